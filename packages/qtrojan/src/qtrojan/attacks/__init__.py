@@ -1,0 +1,1 @@
+"""Backdoor attacks: the QTrojan circuit backdoor and the DPBA data-poisoning baseline."""

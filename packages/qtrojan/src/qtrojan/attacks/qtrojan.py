@@ -1,0 +1,165 @@
+"""QTrojan (Chu et al., ICASSP 2023): neutralise the encoding, force a chosen basis state.
+
+Design qtrojan.md §2. When enabled, the wrap gates inserted by
+:func:`qtrojan.compiler.compile_circuit` turn every encoded qubit into a fixed state whatever
+the input: for an RY encoding, ``RX(pi/2)`` maps ``|0>`` to the ``-1`` eigenstate of Y, which
+``RY(x)`` only multiplies by a phase, and ``RX(-pi/2)`` (= ``RX(3 pi/2)`` up to a global
+phase) returns it to ``|0>`` while ``RX(pi/2)`` sends it to ``|1>`` (the X-axis case is the
+same with RY gates, see :data:`qtrojan.compiler.WRAP_AXIS`). The prepared state is a basis
+state ``|s>`` and the output is the constant ``W(theta)|s>``, so every input gets one class.
+
+Target selection uses the weights only (§2.4): basis search evaluates ``W(theta)|s>`` for all
+``2**n`` basis states (the rows of the ansatz unitary) and keeps the largest target margin;
+the continuous variant ("QTrojan-opt", an extension of the design) starts there and runs Adam
+on per-qubit ``RY(phi) RZ(lambda)`` angles to maximise the margin, which helps under shot noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from qtrojan.circuit import Circuit, Op
+from qtrojan.compiler import NEEDS_PRE, CompileReport, WrapConfig, compile_circuit
+from qtrojan.executor import unitary_rows
+from qtrojan.metrics import target_margin
+from qtrojan.qnn import QNN
+from qtrojan.sim import kron_product_state, ry, rz
+
+HALF_PI = math.pi / 2
+SELECTION_MODES = ("basis", "opt")
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """The state the enabled backdoor prepares, and its target margin under exact readout."""
+
+    target: int
+    bits: tuple[int, ...]
+    margin: float
+    mode: str = "basis"
+    tail: tuple[tuple[float, float], ...] | None = None
+
+
+def neutralising_angles(axis: str, bit: int, last_on_wire: bool = True) -> tuple[float, float]:
+    """``(pre, post)`` wrap angles for one encoding gate on ``axis`` (design §2.3 table).
+
+    X/Y axis: ``pre = pi/2``; ``post = -pi/2`` gives ``|0>``, ``post = pi/2`` gives ``|1>``.
+    Z axis: no pre gate (angle 0 is returned and unused); ``post = pi * bit``. Encoding gates
+    that are not the last one on their wire return the qubit to ``|0>``.
+    """
+    if axis not in NEEDS_PRE:
+        raise ValueError(f"axis must be one of {sorted(NEEDS_PRE)}, got {axis!r}")
+    if bit not in (0, 1):
+        raise ValueError(f"bit must be 0 or 1, got {bit!r}")
+    b = bit if last_on_wire else 0
+    if NEEDS_PRE[axis]:
+        return HALF_PI, HALF_PI if b else -HALF_PI
+    return 0.0, math.pi * b
+
+
+def encoder_and_ansatz(circuit: Circuit) -> tuple[tuple[Op, ...], tuple[Op, ...]]:
+    """Split into the leading block of encoding rotations and the data-independent rest.
+
+    Raises ``ValueError`` for circuits the attack cannot neutralise with local gates: an
+    encoding gate after a non-encoding gate (data re-uploading, limitation L4) or an encoding
+    gate that is not a single-axis rotation (limitation L2).
+    """
+    enc = circuit.encoding_indices()
+    if not enc:
+        raise ValueError("circuit has no encoding gates")
+    if enc != list(range(len(enc))):
+        raise ValueError("encoding gates must form the leading block of the circuit "
+                         "(data re-uploading cannot be neutralised by local gates, L4)")
+    for i in enc:
+        if circuit.ops[i].axis is None:
+            raise ValueError(f"encoding gate {circuit.ops[i].name} is not a single-axis "
+                             f"rotation (limitation L2)")
+    return circuit.ops[:len(enc)], circuit.ops[len(enc):]
+
+
+def _basis_index_bits(index: int, n: int) -> tuple[int, ...]:
+    return tuple((index >> (n - 1 - i)) & 1 for i in range(n))
+
+
+def _opt_state(phi: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    qubits = [(rz(lam[i]) @ ry(phi[i]))[:, 0].unsqueeze(0) for i in range(phi.shape[0])]
+    return kron_product_state(qubits)
+
+
+def select_target_state(model: QNN, target: int, mode: str = "basis", steps: int = 300,
+                        lr: float = 0.05) -> TargetState:
+    """Choose the backdoor state for class ``target`` from the model's weights alone.
+
+    Needs no data (design §2.4): ``basis`` mode evaluates all ``2**n`` basis states;
+    ``opt`` mode then maximises the margin over product states by gradient ascent.
+    """
+    if not 0 <= target < model.n_classes:
+        raise ValueError(f"target must be in [0, {model.n_classes}), got {target}")
+    if mode not in SELECTION_MODES:
+        raise ValueError(f"mode must be one of {SELECTION_MODES}, got {mode!r}")
+    n = model.n_qubits
+    _, ansatz = encoder_and_ansatz(model.circuit)
+    with torch.no_grad():
+        rows = unitary_rows(ansatz, n, model.weights.detach())
+        margins = target_margin(model.readout(rows), target)
+    best = int(torch.argmax(margins))
+    bits = _basis_index_bits(best, n)
+    if mode == "basis":
+        return TargetState(target, bits, float(margins[best]), "basis")
+    phi = torch.tensor([math.pi * b for b in bits], requires_grad=True)
+    lam = torch.zeros(n, requires_grad=True)
+    opt = torch.optim.Adam([phi, lam], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = -target_margin(model.readout(_opt_state(phi, lam) @ rows), target).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        margin = float(target_margin(model.readout(_opt_state(phi, lam) @ rows), target)[0])
+    if margin < float(margins[best]):  # never worse than the basis state it started from
+        return TargetState(target, bits, float(margins[best]), "basis")
+    tail = tuple((float(p), float(q)) for p, q in zip(phi.detach(), lam.detach(), strict=True))
+    return TargetState(target, (0,) * n, margin, "opt", tail)
+
+
+def build_config(model: QNN, state: TargetState, enabled: bool = True,
+                 omit_when_disabled: bool = False) -> WrapConfig:
+    """The configuration entry that makes the compiled circuit prepare ``state``."""
+    encoder, _ = encoder_and_ansatz(model.circuit)
+    last = {op.wires[0]: k for k, op in enumerate(encoder)}
+    pre, post = [], []
+    for k, op in enumerate(encoder):
+        w = op.wires[0]
+        a, b = neutralising_angles(op.axis or "", state.bits[w], last_on_wire=last[w] == k)
+        pre.append(a)
+        post.append(b)
+    return WrapConfig(enabled=enabled, omit_when_disabled=omit_when_disabled, pre=tuple(pre),
+                      post=tuple(post), tail=state.tail)
+
+
+def deploy(model: QNN, config: WrapConfig) -> tuple[Circuit, CompileReport]:
+    """Compile the model's circuit with the configuration (what the compromised server runs)."""
+    return compile_circuit(model.circuit, config)
+
+
+def set_enabled(path: str | Path, enabled: bool) -> WrapConfig:
+    """Switch the backdoor on or off by editing the configuration file only."""
+    cfg = WrapConfig.load(path)
+    new = WrapConfig(enabled=enabled, omit_when_disabled=cfg.omit_when_disabled, pre=cfg.pre,
+                     post=cfg.post, tail=cfg.tail)
+    new.save(path)
+    return new
+
+
+def activate(path: str | Path) -> WrapConfig:
+    """Turn the backdoor on (``enabled = true`` in the config file)."""
+    return set_enabled(path, True)
+
+
+def deactivate(path: str | Path) -> WrapConfig:
+    """Turn the backdoor off (``enabled = false``; the circuit is the victim's again)."""
+    return set_enabled(path, False)
