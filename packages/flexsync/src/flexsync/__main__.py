@@ -1,0 +1,3 @@
+from flexsync.cli import main
+
+raise SystemExit(main())

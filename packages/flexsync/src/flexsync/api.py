@@ -1,0 +1,34 @@
+"""The Python entry point: train a configuration, locally or under torchrun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from flexsync.config import Config, build_config
+from flexsync.launch import init_from_env, run_local, under_torchrun
+from flexsync.train.loop import UserParts, prepare_dataset, run_worker
+
+
+def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_fn=None,
+          out: str | Path | None = None) -> dict[str, Any] | None:
+    """Train ``config`` and return rank 0's summary (None on other torchrun ranks).
+
+    Locally this forks ``config.workers`` processes; under torchrun it runs this process's
+    rank. ``dataset`` (a :class:`flexsync.data.Dataset`) and ``model_fn`` (Dataset → Module)
+    replace the built-ins.
+    """
+    cfg = config if isinstance(config, Config) else build_config(config or {})
+    out_dir = Path(out or cfg.out)
+    user = UserParts(dataset, model_fn) if (dataset is not None or model_fn is not None) else None
+    if under_torchrun():
+        device = init_from_env(cfg.backend, cfg.timeout_s)
+        try:
+            return run_worker(cfg, out_dir, user, device=device)
+        finally:
+            dist.destroy_process_group()
+    prepare_dataset(cfg, user)        # build once here; forked workers share it
+    return run_local(run_worker, cfg.workers, (cfg, out_dir, user),
+                     backend=cfg.backend, timeout_s=cfg.timeout_s)[0]

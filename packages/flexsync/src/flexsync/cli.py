@@ -1,0 +1,165 @@
+"""Command line: ``flexsync run | plan | table | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from flexsync.config import ConfigError, build_config, dump_config, load_config
+
+
+def _run(args: argparse.Namespace) -> int:
+    import yaml
+
+    overrides = list(args.set or [])
+    if args.workers is not None:
+        overrides.append(f"workers={args.workers}")
+    if not any(o.split("=", 1)[0].strip() == "out" for o in overrides):
+        explicit = {}
+        if args.config:
+            explicit = yaml.safe_load(Path(args.config).read_text()) or {} \
+                if Path(args.config).is_file() else {}
+        if not (isinstance(explicit, dict) and "out" in explicit):
+            stem = Path(args.config).stem if args.config else "run"
+            overrides.insert(0, f"out=runs/{stem}")
+    cfg = load_config(args.config, overrides)
+    if args.print_config:
+        print(dump_config(cfg), end="")
+        return 0
+    from flexsync.api import train
+    from flexsync.launch import under_torchrun
+    from flexsync.report.tables import results_table
+
+    summary = train(cfg)
+    if summary is not None and (not under_torchrun() or summary is not None):
+        print(results_table([cfg.out]))
+        print(f"run directory: {cfg.out}")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from flexsync.net import cost_model as cm
+    from flexsync.net.units import format_bytes, parse_bandwidth, parse_duration
+
+    n, N = int(float(args.params)), args.workers
+    alpha, bw = parse_duration(args.alpha), parse_bandwidth(args.bandwidth)
+    beta = 1 / bw
+    if N < 1 or n < 1:
+        raise ConfigError("--params and --workers must be >= 1")
+    M = 4 * n
+    print(f"model {n:,} params ({format_bytes(M)} fp32), {N} workers, "
+          f"alpha {args.alpha}, bandwidth {args.bandwidth}")
+    print("\ndense (whole gradient):")
+    dense = {
+        "ring allreduce": cm.ring_allreduce(M, N, alpha, beta),
+        "tree allreduce": cm.tree_allreduce(M, N, alpha, beta),
+        "parameter server": cm.parameter_server(M, N, alpha, beta),
+    }
+    for k, v in dense.items():
+        print(f"  {k:<18} {v * 1e3:12.3f} ms")
+    for ratio in args.ratio:
+        if not 0 < ratio <= 1:
+            raise ConfigError(f"--ratio must be in (0, 1], got {ratio}")
+        choice = cm.best_collective(n, ratio, N, alpha, beta)
+        k = cm.topk_count(n, ratio)
+        print(f"\ntop-k at ratio {ratio} (k = {k:,}):")
+        for name, v in choice.costs.items():
+            mark = "  <- best" if name == choice.collective else ""
+            print(f"  {name:<18} {v * 1e3:12.3f} ms{mark}")
+        best_dense = min(dense.values())
+        speed = best_dense / choice.costs[choice.collective] if choice.costs[choice.collective] \
+            else float("inf")
+        print(f"  {choice.collective} is {speed:.2f}x faster than the best dense collective")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from flexsync.report.tables import results_table
+
+    dirs = [d for d in args.runs if (Path(d) / "summary.json").is_file()]
+    missing = sorted(set(args.runs) - set(dirs))
+    if missing:
+        print(f"skipping (no summary.json): {', '.join(missing)}", file=sys.stderr)
+    if not dirs:
+        raise ConfigError("no run directory with a summary.json given")
+    print(results_table(dirs))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from flexsync.api import train
+    from flexsync.report.plots import plot_comparison
+    from flexsync.report.tables import results_table
+
+    root = Path(args.out)
+    base = {
+        "workers": args.workers, "steps": args.steps, "network":
+        {"kind": "modeled", "alpha": "1ms", "bandwidth": "100mbit"},
+        "target": {"accuracy": 0.5}, "eval": {"every": 50},
+    }
+    runs = {"dense": {"strategy": {"name": "dense"}}}
+    dirs = []
+    for name, extra in runs.items():
+        cfg = build_config({**base, **extra, "out": str(root / name)})
+        print(f"== {name}: {cfg.workers} workers, {cfg.steps} steps, modeled network "
+              f"{cfg.network.alpha} / {cfg.network.bandwidth}", flush=True)
+        train(cfg)
+        dirs.append(root / name)
+    print()
+    print(results_table(dirs))
+    print(f"\nplots: {plot_comparison(dirs, root / 'comparison.png')} and each run's curves.png")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flexsync", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="train a configuration (locally, or as one torchrun rank)")
+    r.add_argument("config", nargs="?", help="YAML config; omitted = all defaults")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set strategy.name=dense --set workers=3")
+    r.add_argument("--workers", type=int, help="shorthand for --set workers=N")
+    r.add_argument("--print-config", action="store_true",
+                   help="print the resolved config with every default, then exit")
+    r.set_defaults(fn=_run)
+
+    pl = sub.add_parser("plan", help="price every collective with the α-β model, no training")
+    pl.add_argument("--params", required=True, help="model size in parameters, e.g. 25e6")
+    pl.add_argument("--workers", type=int, required=True)
+    pl.add_argument("--alpha", default="1ms", help="latency per message, e.g. 1ms")
+    pl.add_argument("--bandwidth", default="10Gbit", help="e.g. 100mbit, 10Gbit")
+    pl.add_argument("--ratio", type=float, nargs="+", default=[0.01],
+                    help="top-k keep fraction(s) c")
+    pl.set_defaults(fn=_plan)
+
+    t = sub.add_parser("table", help="print a results table of run directories")
+    t.add_argument("runs", nargs="+")
+    t.set_defaults(fn=_table)
+
+    d = sub.add_parser("demo", help="a short comparison under a slow modeled network")
+    d.add_argument("--workers", type=int, default=4)
+    d.add_argument("--steps", type=int, default=300)
+    d.add_argument("--out", default="runs/demo")
+    d.set_defaults(fn=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(f"flexsync: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("flexsync: interrupted; all workers stopped", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from flexsync.launch import WorkerFailed
+
+        if isinstance(e, WorkerFailed | TimeoutError):
+            print(f"flexsync: {e}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,137 @@
+"""A thin accounting layer over ``torch.distributed``.
+
+Every strategy communicates through a :class:`Communicator`, which records each collective's
+kind, per-worker payload in bytes and element count. The virtual clock prices these records
+with the α-β model, and the run's ``bytes_sent`` is their sum. ``nbytes`` is what one worker
+contributes (X in the cost model): the tensor for allreduce/broadcast, one worker's part for
+allgather.
+
+Bookkeeping traffic that exists only to run the experiment (loss logging, evaluation, clock
+agreement) passes ``accounted=False`` and is neither priced nor counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+_OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+
+
+@dataclass(frozen=True)
+class CommRecord:
+    kind: str            # allreduce | allgather | broadcast | barrier
+    nbytes: int          # per-worker payload (X of the cost model)
+    elements: int
+    algo: str | None = None   # ring | tree | ps: a pricing hint (gloo/NCCL pick their own)
+    scalable: bool = True     # gradient-sized: scaled by network.model_params when priced
+    tag: str = ""             # free-form label, e.g. "values", "indices", "consensus"
+
+
+class Communicator:
+    """Collectives over a process group, recording what each one sends.
+
+    Works with any initialised process group (gloo or NCCL); with world size 1 every
+    collective is the identity and records nothing.
+    """
+
+    def __init__(self, group: dist.ProcessGroup | None = None, device: torch.device | None = None):
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError(
+                "flexsync needs an initialised torch.distributed process group "
+                "(use flexsync.launch, torchrun, or dist.init_process_group first)"
+            )
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+        if device is None:
+            device = (
+                torch.device("cuda", torch.cuda.current_device())
+                if dist.get_backend(group) == "nccl"
+                else torch.device("cpu")
+            )
+        self.device = device
+        self.records: list[CommRecord] = []
+        self.total_bytes = 0
+        self.total_collectives = 0
+
+    # -- accounting -------------------------------------------------------------------------
+    def _record(self, rec: CommRecord, accounted: bool) -> None:
+        if accounted and self.world_size > 1:
+            self.records.append(rec)
+            self.total_bytes += rec.nbytes
+            self.total_collectives += 1
+
+    def take_records(self) -> list[CommRecord]:
+        """Return and clear the records since the last call (one training step's worth)."""
+        out, self.records = self.records, []
+        return out
+
+    # -- collectives ------------------------------------------------------------------------
+    def allreduce(
+        self,
+        tensor: torch.Tensor,
+        op: str = "sum",
+        algo: str = "ring",
+        accounted: bool = True,
+        scalable: bool = True,
+        tag: str = "",
+    ) -> torch.Tensor:
+        """In-place allreduce with ``op`` ∈ {sum, max, min}; returns the tensor."""
+        if op not in _OPS:
+            raise ValueError(f"allreduce op must be one of {sorted(_OPS)}, got {op!r}")
+        self._record(
+            CommRecord("allreduce", _nbytes(tensor), tensor.numel(), algo, scalable, tag), accounted
+        )
+        if self.world_size > 1:
+            dist.all_reduce(tensor, op=_OPS[op], group=self.group)
+        return tensor
+
+    def allgather(
+        self, tensor: torch.Tensor, accounted: bool = True, scalable: bool = True, tag: str = ""
+    ) -> torch.Tensor:
+        """Gather equal-sized tensors from every rank; returns shape ``(world, *tensor.shape)``."""
+        self._record(
+            CommRecord("allgather", _nbytes(tensor), tensor.numel(), None, scalable, tag), accounted
+        )
+        out = torch.empty(
+            (self.world_size, *tensor.shape), dtype=tensor.dtype, device=tensor.device
+        )
+        if self.world_size > 1:
+            dist.all_gather(list(out.unbind(0)), tensor.contiguous(), group=self.group)
+        else:
+            out[0].copy_(tensor)
+        return out
+
+    def broadcast(
+        self,
+        tensor: torch.Tensor,
+        src: int,
+        accounted: bool = True,
+        scalable: bool = True,
+        tag: str = "",
+    ) -> torch.Tensor:
+        """In-place broadcast from rank ``src``; returns the tensor."""
+        if not 0 <= src < self.world_size:
+            raise ValueError(f"broadcast src must be in [0, {self.world_size}), got {src}")
+        self._record(
+            CommRecord("broadcast", _nbytes(tensor), tensor.numel(), None, scalable, tag), accounted
+        )
+        if self.world_size > 1:
+            dist.broadcast(tensor, src=_global_rank(self.group, src), group=self.group)
+        return tensor
+
+    def barrier(self, accounted: bool = False) -> None:
+        self._record(CommRecord("barrier", 0, 0, None, False, "barrier"), accounted)
+        if self.world_size > 1:
+            dist.barrier(group=self.group)
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _global_rank(group: dist.ProcessGroup | None, rank: int) -> int:
+    return rank if group is None else dist.get_global_rank(group, rank)

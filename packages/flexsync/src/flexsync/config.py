@@ -1,0 +1,300 @@
+"""The run configuration: YAML in, validated dataclasses out.
+
+Every key has a visible default (``flexsync run --print-config``), unknown keys and bad values
+are rejected with a message that names the key, and every key can be overridden from the
+command line with ``--set dotted.key=value`` (the value is parsed as YAML).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from flexsync.net.units import parse_bandwidth, parse_duration
+
+DATASETS = ("synthetic-images", "digits", "mnist", "synthetic-text")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message fit to show the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _duration(v: Any) -> Any:
+    parse_duration(v)
+    return v
+
+
+def _bandwidth(v: Any) -> Any:
+    parse_bandwidth(v)
+    return v
+
+
+Duration = Annotated[str | float, Field(union_mode="left_to_right")]
+Bandwidth = Annotated[str | float, Field(union_mode="left_to_right")]
+
+
+# -- network ------------------------------------------------------------------------------------
+class _NetBase(_Strict):
+    model_params: float | None = Field(
+        None, gt=0, description="price communication as if the model had this many parameters"
+    )
+
+
+class ModeledNetwork(_NetBase):
+    kind: Literal["modeled"] = "modeled"
+    alpha: Duration = "1ms"
+    bandwidth: Bandwidth = "100mbit"
+
+    _check_alpha = field_validator("alpha")(_duration)
+    _check_bw = field_validator("bandwidth")(_bandwidth)
+
+
+class PhaseConfig(_Strict):
+    start: float = Field(ge=0)
+    alpha: Duration
+    bandwidth: Bandwidth
+
+    _check_alpha = field_validator("alpha")(_duration)
+    _check_bw = field_validator("bandwidth")(_bandwidth)
+
+
+class ScheduleNetwork(_NetBase):
+    kind: Literal["schedule"]
+    preset: Literal["C1", "C2"] | None = None
+    stretch: float = Field(1.0, gt=0)
+    unit: Literal["step", "epoch", "time"] = "epoch"
+    phases: list[PhaseConfig] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScheduleNetwork:
+        if (self.preset is None) == (self.phases is None):
+            raise ValueError("a schedule needs exactly one of 'preset' (C1, C2) or 'phases'")
+        return self
+
+
+class LoopbackNetwork(_Strict):
+    kind: Literal["loopback"]
+
+
+Network = Annotated[
+    ModeledNetwork | ScheduleNetwork | LoopbackNetwork, Field(discriminator="kind")
+]
+
+
+# -- strategies ---------------------------------------------------------------------------------
+class DenseConfig(_Strict):
+    name: Literal["dense"] = "dense"
+    algo: Literal["ring", "tree", "ps"] = "ring"
+
+
+StrategyConfig = Annotated[DenseConfig, Field(discriminator="name")]
+
+
+# -- everything else ----------------------------------------------------------------------------
+class DataConfig(_Strict):
+    """Options of the synthetic generators (ignored by the bundled datasets)."""
+
+    classes: int = Field(100, ge=2)
+    prototypes: int = Field(3, ge=1)
+    noise: float = Field(0.8, ge=0)
+    train_size: int = Field(20000, ge=1)
+    test_size: int = Field(4000, ge=1)
+    image_size: int = Field(16, ge=4)
+    vocab: int = Field(1000, ge=2)
+    train_tokens: int = Field(200_000, ge=100)
+    test_tokens: int = Field(20_000, ge=100)
+    seq_len: int = Field(35, ge=2)
+
+    def options_for(self, dataset: str) -> dict[str, Any]:
+        if dataset == "synthetic-images":
+            keys = ("classes", "prototypes", "noise", "train_size", "test_size", "image_size")
+        elif dataset == "synthetic-text":
+            keys = ("vocab", "train_tokens", "test_tokens", "seq_len")
+        else:
+            keys = ()
+        return {k: getattr(self, k) for k in keys}
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class ClockConfig(_Strict):
+    """How compute time enters the virtual clock: ``measured`` CPU time of the worker's own
+    thread (unaffected by other workers sharing the cores), or ``model``: t0 + t1·batch."""
+
+    compute: Literal["measured", "model"] = "measured"
+    t0: Duration = 0.0
+    t1: Duration = "0.5ms"
+
+    _check_t0 = field_validator("t0")(_duration)
+    _check_t1 = field_validator("t1")(_duration)
+
+
+class TargetConfig(_Strict):
+    accuracy: float | None = Field(None, gt=0, le=1)
+    perplexity: float | None = Field(None, gt=1)
+
+
+class EvalConfig(_Strict):
+    every: int = Field(50, ge=1, description="evaluate on the test set every N steps")
+    batch_size: int = Field(1000, ge=1)
+
+
+class Config(_Strict):
+    workers: int = Field(4, ge=1, le=256)
+    steps: int | None = Field(None, ge=1)
+    epochs: float | None = Field(None, gt=0)
+    seed: int = Field(0, ge=0)
+    dataset: Literal["synthetic-images", "digits", "mnist", "synthetic-text"] = "synthetic-images"
+    data: DataConfig = DataConfig()
+    model: Literal["cnn", "resnet", "lstm"] = "cnn"
+    batch_size: int = Field(32, ge=1)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    strategy: StrategyConfig = DenseConfig()
+    network: Network = ModeledNetwork()
+    clock: ClockConfig = ClockConfig()
+    target: TargetConfig = TargetConfig()
+    eval: EvalConfig = EvalConfig()
+    out: str = "runs/run"
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    timeout_s: float = Field(300, gt=0, description="a collective waiting longer fails the run")
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give either 'steps' or 'epochs', not both")
+        if self.steps is None and self.epochs is None:
+            self.steps = 300
+        text = self.dataset == "synthetic-text"
+        if text != (self.model == "lstm"):
+            raise ValueError(
+                f"model {self.model!r} does not fit dataset {self.dataset!r}: "
+                "use model 'lstm' with 'synthetic-text', and 'cnn' or 'resnet' with images"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# -- loading ------------------------------------------------------------------------------------
+_TAGGED = {"strategy": "name", "network": "kind"}
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        # Discriminated unions put the tag into the path ("network.schedule.preset"): drop it.
+        if len(loc) >= 2 and loc[0] in _TAGGED and e["type"] != "union_tag_invalid":
+            del loc[1]
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "union_tag_invalid":
+            loc.append(_TAGGED[loc[0]])
+            msg = (f"unknown value {e['ctx']['tag']!r}; expected one of "
+                   f"{e['ctx']['expected_tags']}")
+        key = ".".join(loc) or "(top level)"
+        lines.append(f"  {key}: {msg}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def _merge(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``user`` onto ``base``. A tagged section whose tag changes (another strategy
+    name or network kind) is replaced whole, so one method's options never leak into another's."""
+    out = dict(base)
+    for key, value in user.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            tag = _TAGGED.get(key)
+            if tag and tag in value and value[tag] != old.get(tag):
+                out[key] = value
+            else:
+                out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def set_dotted(tree: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b.c=value`` override (value parsed as YAML) to a nested dict."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set has an empty key segment in {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {e}") from None
+    node = tree
+    for p in parts[:-1]:
+        child = node.get(p)
+        if child is None:
+            child = node[p] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: '{p}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _shorthand(tree: dict[str, Any]) -> dict[str, Any]:
+    """``strategy: dense`` means ``{name: dense}``; ``network: loopback`` means ``{kind: …}``."""
+    tree = dict(tree)
+    for key, tag in _TAGGED.items():
+        if isinstance(tree.get(key), str):
+            tree[key] = {tag: tree[key]}
+    return tree
+
+
+def defaults() -> dict[str, Any]:
+    d = Config().to_dict()
+    d["steps"] = None      # "steps: 300" is the default only when 'epochs' is not given
+    return d
+
+
+def build_config(tree: dict[str, Any] | None = None, overrides: list[str] = ()) -> Config:
+    """Defaults, then the YAML tree, then each ``--set`` override; validated as a whole."""
+    merged = _merge(defaults(), _shorthand(tree or {}))
+    for a in overrides:
+        patch: dict[str, Any] = {}
+        set_dotted(patch, a)
+        merged = _merge(merged, _shorthand(patch))
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e)) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    tree: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
+        tree = loaded or {}
+    return build_config(tree, overrides)
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

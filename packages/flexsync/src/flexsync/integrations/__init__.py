@@ -1,0 +1,1 @@
+"""Ways to use flexsync from existing PyTorch code."""

@@ -1,0 +1,204 @@
+"""Start N worker processes on this machine, or join a ``torchrun`` job.
+
+Local launch forks the current interpreter (torch is already imported, so a worker starts in
+well under a second, where ``spawn`` costs 10–40 s on a small machine). Rendezvous goes through a
+``FileStore`` in a private temporary directory: no port is reserved, so concurrent launches
+cannot collide; gloo then opens its own ephemeral ports. Each child runs with one intra-op
+thread, dies with its parent (``PR_SET_PDEATHSIG``), and the parent tears every child down on
+any exit path: a worker failure, Ctrl-C, or its own error.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process exited abnormally; the message names its rank."""
+
+    def __init__(self, rank: int, exitcode: int, detail: str = "") -> None:
+        how = (f"was killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
+               if exitcode < 0 else f"exited with code {exitcode}")
+        super().__init__(f"worker rank {rank} {how}{detail}")
+        self.rank = rank
+        self.exitcode = exitcode
+
+
+def under_torchrun() -> bool:
+    """True when started by torchrun (or any env:// launcher that sets RANK and WORLD_SIZE)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def pick_backend(requested: str = "auto") -> str:
+    if requested == "auto":
+        return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+    return requested
+
+
+def init_from_env(backend: str = "auto", timeout_s: float = 300) -> torch.device:
+    """Join a torchrun (env://) job; returns this process's device."""
+    backend = pick_backend(backend)
+    device = torch.device("cpu")
+    if backend == "nccl":
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))
+    dist.init_process_group(backend, init_method="env://",
+                            timeout=datetime.timedelta(seconds=timeout_s))
+    return device
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)          # PR_SET_PDEATHSIG
+    except OSError:                            # not Linux: rely on the parent's teardown
+        pass
+
+
+def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
+           fn: Callable[..., Any], args: tuple) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C for everyone
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    code = 0
+    try:
+        device = torch.device("cpu")
+        if backend == "nccl":
+            torch.cuda.set_device(rank % torch.cuda.device_count())
+            device = torch.device("cuda", rank % torch.cuda.device_count())
+        store = dist.FileStore(os.path.join(workdir, "store"), world)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout_s))
+        result = fn(*args, device=device) if _accepts_device(fn) else fn(*args)
+        with open(os.path.join(workdir, f"result-{rank}.pkl"), "wb") as f:
+            pickle.dump(result, f)
+    except BaseException:
+        sys.stderr.write(f"[rank {rank}] " + traceback.format_exc())
+        code = 1
+    finally:
+        try:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+        except Exception as e:  # report, but the exit code already says what matters
+            sys.stderr.write(f"[rank {rank}] while closing the process group: {e!r}\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)       # skip the parent's inherited atexit handlers
+
+
+def _accepts_device(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        return "device" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _stop(procs: list[mp.Process], grace_s: float = 3.0) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = grace_s
+    for p in procs:
+        p.join(timeout=max(0.1, deadline))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+
+
+def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
+              backend: str = "gloo", timeout_s: float = 300,
+              deadline_s: float | None = None) -> list[Any]:
+    """Run ``fn(*args)`` in ``world_size`` forked workers joined in one process group.
+
+    Returns each rank's return value. If any worker fails, the others are stopped at once and
+    :class:`WorkerFailed` names the first rank that failed. ``deadline_s`` bounds the whole
+    run (tests use it so a hang becomes a failure).
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    backend = pick_backend(backend)
+    if backend == "nccl" and torch.cuda.device_count() < 1:
+        raise RuntimeError("backend 'nccl' needs a CUDA device; use 'gloo' on CPU")
+    ctx = mp.get_context("fork")
+    workdir = tempfile.mkdtemp(prefix="flexsync-")
+    procs = [ctx.Process(target=_child, name=f"flexsync-rank{r}",
+                         args=(r, world_size, workdir, backend, timeout_s, fn, args))
+             for r in range(world_size)]
+    try:
+        torch.set_num_threads(1)    # no OpenMP pool may be running when we fork
+        for p in procs:
+            p.start()
+        pending = {p.sentinel: r for r, p in enumerate(procs)}
+        wait_until = None if deadline_s is None else _now() + deadline_s
+        while pending:
+            left = None if wait_until is None else max(0.0, wait_until - _now())
+            ready = mp.connection.wait(list(pending), timeout=left)
+            if not ready:
+                raise TimeoutError(
+                    f"workers {sorted(pending.values())} still running after {deadline_s} s"
+                )
+            failed = []
+            for s in ready:
+                r = pending.pop(s)
+                procs[r].join()
+                if procs[r].exitcode != 0:
+                    failed.append(r)
+            if failed:
+                # A killed worker (signal) is the cause; peers then fail on broken links.
+                first = min(failed, key=lambda r: (procs[r].exitcode >= 0, r))
+                raise WorkerFailed(first, procs[first].exitcode,
+                                   "; stopped the other workers")
+        results = []
+        for r in range(world_size):
+            with open(os.path.join(workdir, f"result-{r}.pkl"), "rb") as f:
+                results.append(pickle.load(f))
+        return results
+    finally:
+        _stop(procs)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def worker_pids_alive(pids: list[int]) -> list[int]:
+    """The subset of ``pids`` that still exist (for tests of teardown)."""
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def default_out(config_path: str | None) -> Path:
+    return Path("runs") / (Path(config_path).stem if config_path else "run")

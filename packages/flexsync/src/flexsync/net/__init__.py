@@ -1,0 +1,1 @@
+"""Network modelling: units, the α-β cost model, network conditions and the virtual clock."""

@@ -1,0 +1,53 @@
+"""PNG plots of one run: loss and test metric against steps and against modeled time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from flexsync.train.metrics import read_metrics  # noqa: E402
+
+
+def plot_run(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    evals = [r for r in rows if "test_accuracy" in r]
+    metric = "test_perplexity" if evals and "test_perplexity" in evals[0] else "test_accuracy"
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for col, (xkey, xlabel) in enumerate((("step", "step"), ("modeled_time", "modeled time (s)"))):
+        axes[0, col].plot([r[xkey] for r in rows], [r["loss"] for r in rows], lw=0.8)
+        axes[0, col].set(xlabel=xlabel, ylabel="training loss")
+        axes[1, col].plot([r[xkey] for r in evals], [r[metric] for r in evals], marker="o", ms=3)
+        axes[1, col].set(xlabel=xlabel, ylabel=metric.replace("_", " "))
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    out = run_dir / "curves.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_comparison(run_dirs: list[Path], out: Path) -> Path:
+    """Test metric of several runs against modeled time, one line per run."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for d in run_dirs:
+        rows = [r for r in read_metrics(Path(d) / "metrics.jsonl") if "test_accuracy" in r]
+        metric = "test_perplexity" if rows and "test_perplexity" in rows[0] else "test_accuracy"
+        axes[0].plot([r["step"] for r in rows], [r[metric] for r in rows], label=Path(d).name)
+        axes[1].plot([r["modeled_time"] for r in rows], [r[metric] for r in rows],
+                     label=Path(d).name)
+    axes[0].set(xlabel="step", ylabel="test metric")
+    axes[1].set(xlabel="modeled time (s)", ylabel="test metric")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

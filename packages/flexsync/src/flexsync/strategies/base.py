@@ -1,0 +1,62 @@
+"""The strategy interface: how every method plugs into training.
+
+A strategy is called once per training step, after ``loss.backward()``. It owns aggregation
+and the optimizer step (some methods step before averaging), exposes its per-step signals for
+logging, and carries checkpointable state. It talks to other workers only through its
+:class:`~flexsync.comm.Communicator`, so every byte it sends is accounted and priced.
+Modeled on the small-object style of PyTorch's DDP communication hooks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from flexsync.comm import Communicator
+from flexsync.net.conditions import NetworkConditions
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a strategy may know about the current step; identical on every rank."""
+
+    step: int
+    epoch: float
+    conditions: NetworkConditions | None = None   # modeled network now (None on loopback)
+
+
+class Strategy(ABC):
+    """Base class. Subclasses set ``name`` and implement :meth:`step`."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+        comm: Communicator,
+    ) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ValueError("the strategy got no trainable parameters")
+        self.optimizer = optimizer
+        self.comm = comm
+        self.num_params = sum(p.numel() for p in self.params)
+        self._signals: dict[str, Any] = {}
+
+    @abstractmethod
+    def step(self, ctx: StepContext) -> None:
+        """Aggregate this step's gradients across workers and update the parameters."""
+
+    def signals(self) -> dict[str, Any]:
+        """The last step's method-specific signals (ratio, collective, gain, …) for the log."""
+        return dict(self._signals)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"strategy {self.name!r} has no state, got keys {sorted(state)}")

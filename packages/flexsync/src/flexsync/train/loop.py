@@ -1,0 +1,278 @@
+"""The training loop every strategy runs in. One call per worker process.
+
+Per step: forward/backward on this rank's batch, ``strategy.step`` (aggregation + optimizer),
+then one small unaccounted allgather of (loss, compute time, communication wall time) so
+every rank advances the same virtual clock and rank 0 can log the cluster's mean loss.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from flexsync.comm import Communicator
+from flexsync.comm.consensus import gather_scalars
+from flexsync.config import Config, dump_config
+from flexsync.data import Dataset, load_dataset
+from flexsync.data.partition import ShardSampler, random_equal_split
+from flexsync.models import build_model
+from flexsync.net.clock import VirtualClock
+from flexsync.net.conditions import (
+    ConditionsSource,
+    FixedConditions,
+    NetworkConditions,
+    Phase,
+    ScheduleConditions,
+    preset,
+)
+from flexsync.net.units import parse_bandwidth, parse_duration
+from flexsync.strategies import StepContext, Strategy, build_strategy
+from flexsync.train.metrics import MetricsWriter, write_json
+
+
+@dataclass
+class UserParts:
+    """A user's own dataset and/or model factory, replacing the configured built-ins."""
+
+    dataset: Dataset | None = None
+    model_fn: Any = None     # callable(Dataset) -> nn.Module
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    accuracy: float
+    perplexity: float | None = None
+
+
+@dataclass
+class RunState:
+    """Everything the loop tracks across steps (also what a checkpoint must carry)."""
+
+    step: int = 0
+    wall: float = 0.0
+    history: list[float] = field(default_factory=list)
+    ttt_modeled: float | None = None
+    ttt_wall: float | None = None
+    last_eval: Evaluation | None = None
+
+
+def conditions_from(cfg: Config) -> ConditionsSource | None:
+    net = cfg.network
+    if net.kind == "loopback":
+        return None
+    if net.kind == "modeled":
+        return FixedConditions(
+            NetworkConditions(parse_duration(net.alpha), parse_bandwidth(net.bandwidth))
+        )
+    if net.preset is not None:
+        return preset(net.preset, net.stretch)
+    phases = [Phase(p.start, NetworkConditions(parse_duration(p.alpha),
+                                               parse_bandwidth(p.bandwidth)))
+              for p in net.phases]
+    return ScheduleConditions(phases, net.unit)
+
+
+def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    o = cfg.optimizer
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+
+
+def task_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy; for language models over every token of every window."""
+    return F.cross_entropy(out.flatten(0, -2), y.flatten())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset, comm: Communicator, batch_size: int,
+             device: torch.device) -> Evaluation:
+    """Test loss and accuracy over the whole test set, sharded across ranks (each rank
+    evaluates a contiguous slice with its own model); bookkeeping, so not accounted."""
+    was_training = model.training
+    model.eval()
+    n = len(data.test_x)
+    lo, hi = n * comm.rank // comm.world_size, n * (comm.rank + 1) // comm.world_size
+    loss_sum = correct = count = 0.0
+    for i in range(lo, hi, batch_size):
+        x = data.test_x[i:min(i + batch_size, hi)].to(device)
+        y = data.test_y[i:min(i + batch_size, hi)].to(device)
+        out = model(x)
+        loss_sum += F.cross_entropy(out.flatten(0, -2), y.flatten(), reduction="sum").item()
+        correct += (out.argmax(-1) == y).sum().item()
+        count += y.numel()
+    model.train(was_training)
+    tot = comm.allreduce(torch.tensor([loss_sum, correct, count], dtype=torch.float64,
+                                      device=comm.device), accounted=False).tolist()
+    loss = tot[0] / tot[2]
+    ppl = math.exp(min(loss, 50.0)) if data.task == "language" else None
+    return Evaluation(loss, tot[1] / tot[2], ppl)
+
+
+def _reached(cfg: Config, ev: Evaluation) -> bool:
+    t = cfg.target
+    if t.accuracy is not None and ev.accuracy >= t.accuracy:
+        return True
+    return t.perplexity is not None and ev.perplexity is not None and ev.perplexity <= t.perplexity
+
+
+def _compute_model(cfg: Config, batch: int) -> float:
+    return parse_duration(cfg.clock.t0) + parse_duration(cfg.clock.t1) * batch
+
+
+def prepare_dataset(cfg: Config, user: UserParts | None = None) -> Dataset:
+    if user is not None and user.dataset is not None:
+        return user.dataset
+    return load_dataset(cfg.dataset, cfg.seed, **cfg.data.options_for(cfg.dataset))
+
+
+def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
+               device: torch.device | None = None) -> dict[str, Any] | None:
+    """Train on this rank (the process group must be initialised). Rank 0 writes the run
+    directory and returns the summary; other ranks return None."""
+    out_dir = Path(out_dir)
+    comm = Communicator(device=device)
+    device = comm.device
+    rank, world = comm.rank, comm.world_size
+    data = prepare_dataset(cfg, user)
+
+    with torch.random.fork_rng(devices=[]):     # same init on every rank, global RNG untouched
+        torch.manual_seed(cfg.seed)
+        if user is not None and user.model_fn is not None:
+            model = user.model_fn(data)
+        else:
+            model = build_model(cfg.model, data.input_shape, data.num_classes, data.task)
+    model.to(device)
+    for t in list(model.parameters()) + list(model.buffers()):
+        comm.broadcast(t.data, 0, accounted=False)      # guard against user-side divergence
+
+    optimizer = build_optimizer(cfg, model.parameters())
+    options = cfg.strategy.model_dump(exclude={"name"})
+    strategy: Strategy = build_strategy(cfg.strategy.name, model.parameters(), optimizer, comm,
+                                        **options)
+    num_params = strategy.num_params
+    scale = (cfg.network.model_params / num_params
+             if getattr(cfg.network, "model_params", None) else 1.0)
+    clock = VirtualClock(world, conditions_from(cfg), scale)
+
+    shards = random_equal_split(len(data.train_x), world, cfg.seed)
+    sampler = ShardSampler(shards[rank], cfg.batch_size, cfg.seed, rank)
+    spe = sampler.steps_per_epoch
+    total_steps = cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * spe))
+
+    writer = None
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(dump_config(cfg))
+        writer = MetricsWriter(out_dir / "metrics.jsonl")
+    bar = _progress(total_steps, cfg.progress and rank == 0)
+
+    st = RunState()
+    model.train()
+    try:
+        while st.step < total_steps:
+            step = st.step
+            epoch = step / spe
+            idx = sampler.next()
+            x, y = data.train_x[idx].to(device), data.train_y[idx].to(device)
+            w0, c0 = time.perf_counter(), time.thread_time()
+            optimizer.zero_grad(set_to_none=False)
+            loss = task_loss(model(x), y)
+            loss.backward()
+            cond = clock.conditions(step, int(epoch))
+            w1 = time.perf_counter()
+            strategy.step(StepContext(step, epoch, cond))
+            w2 = time.perf_counter()
+            cpu = time.thread_time() - c0
+            records = comm.take_records()
+            compute = cpu if cfg.clock.compute == "measured" else _compute_model(cfg, len(idx))
+            stats = gather_scalars(comm, [loss.item(), compute, w2 - w1], accounted=False)
+            mean_loss = float(stats[:, 0].mean())
+            t = clock.advance(step, int(epoch), float(stats[:, 1].max()), records,
+                              measured_comm_s=float(stats[:, 2].max()))
+            st.wall += time.perf_counter() - w0
+            st.history.append(mean_loss)
+            st.step += 1
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"training diverged at step {step}: loss {mean_loss}")
+
+            row: dict[str, Any] = {
+                "step": st.step, "epoch": round(st.step / spe, 4), "loss": mean_loss,
+                "wall_time": st.wall, "modeled_time": clock.now,
+                "step_compute_s": t.compute, "step_comm_s": t.comm,
+                "step_bytes": sum(r.nbytes for r in records), "bytes_sent": comm.total_bytes,
+                "collectives": len(records),
+            }
+            if t.conditions is not None:
+                row["alpha"] = t.conditions.alpha
+                row["bandwidth"] = t.conditions.bandwidth
+            row.update(strategy.signals())
+            if st.step % cfg.eval.every == 0 or st.step == total_steps:
+                ev = evaluate(model, data, comm, cfg.eval.batch_size, device)
+                st.last_eval = ev
+                row.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
+                if ev.perplexity is not None:
+                    row["test_perplexity"] = ev.perplexity
+                if st.ttt_modeled is None and _reached(cfg, ev):
+                    st.ttt_modeled, st.ttt_wall = clock.now, st.wall
+            if writer is not None:
+                writer.write(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{mean_loss:.3f}", t_model=f"{clock.now:.1f}s")
+    finally:
+        if writer is not None:
+            writer.close()
+        if bar is not None:
+            bar.close()
+
+    if rank != 0:
+        return None
+    ev = st.last_eval
+    tail = st.history[-10:]
+    summary = {
+        "strategy": cfg.strategy.name,
+        "dataset": data.name,
+        "model": cfg.model if user is None or user.model_fn is None else "user",
+        "world_size": world,
+        "steps": st.step,
+        "epochs": st.step / spe,
+        "params": num_params,
+        "final_loss": sum(tail) / len(tail),
+        "final_test_loss": ev.loss,
+        "final_accuracy": ev.accuracy,
+        "wall_time_s": st.wall,
+        "modeled_time_s": clock.now,
+        "bytes_sent": comm.total_bytes,
+        "collectives": comm.total_collectives,
+        "target": {k: v for k, v in cfg.target.model_dump().items() if v is not None},
+        "time_to_target_modeled_s": st.ttt_modeled,
+        "time_to_target_wall_s": st.ttt_wall,
+        "network": cfg.network.kind,
+    }
+    if ev.perplexity is not None:
+        summary["final_perplexity"] = ev.perplexity
+        if "optimal_perplexity" in data.info:
+            summary["optimal_perplexity"] = data.info["optimal_perplexity"]
+    write_json(out_dir / "summary.json", summary)
+    from flexsync.report.plots import plot_run
+
+    plot_run(out_dir)
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=False,
+                disable=None)
