@@ -1,0 +1,1 @@
+"""Graphical stage-game engine shared by the flocking and CoCo systems (design note §6)."""

@@ -1,0 +1,171 @@
+"""Stage-game engine: potential property, certificates, decomposition exactness, enumeration
+(design note §4.6 tests 2–4)."""
+
+import numpy as np
+import pytest
+
+from swarmgames.games import equilibrium as eq
+from swarmgames.games.solvers.exhaustive import enumerate_game
+from swarmgames.games.payoffs_flocking import FlockPayoffConfig
+from swarmgames.games.random_games import random_connected_graph, random_flock_game
+from swarmgames.games.solvers import best_response, mean_neighbor
+from swarmgames.games.stage_game import StageGame
+
+
+def test_payoffs_match_direct_formula():
+    """local_payoffs on a pure profile equals u_i computed term by term."""
+    rng = np.random.default_rng(0)
+    g = random_flock_game(6, rng, spread=4.0, heterogeneity=0.3)
+    a = np.array([rng.choice(np.flatnonzero(g.mask[i])) for i in range(g.n)])
+    f = g.features[np.arange(g.n), a]
+    for i in range(g.n):
+        nb = np.flatnonzero(g.nbr[i])
+        u = g.unary[i, a[i]]
+        if len(nb):
+            m = f[nb].mean(axis=0)
+            u -= len(nb) * np.sum(g.agg_weight[i] * (f[i] - m) ** 2)
+            u += sum(g.kernel(f[i], f[j]) for j in nb)
+        assert g.payoffs(a)[i] == pytest.approx(u, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_potential_property_symmetric_case(seed):
+    rng = np.random.default_rng(seed)
+    g = random_flock_game(7, rng, spread=5.0, heterogeneity=0.0)
+    assert g.is_symmetric()
+    assert len(g.pair_src) > 0  # separation terms active
+    assert eq.potential_check(g, rng, trials=60) < 1e-9
+
+
+def test_general_sum_is_not_potential():
+    rng = np.random.default_rng(1)
+    g = random_flock_game(7, rng, spread=5.0, heterogeneity=0.5)
+    assert not g.is_symmetric()
+    assert eq.potential_check(g, rng, trials=60) > 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_async_best_response_reaches_pure_ne_in_potential_game(seed):
+    rng = np.random.default_rng(seed)
+    g = random_flock_game(8, rng, levels=5, spread=5.0)
+    init = np.argmax(g.masked(g.unary), axis=1)
+    res = best_response.solve(g, init, k_max=100)
+    assert res.converged
+    assert eq.epsilon(g, res.profile) == 0.0
+    assert g.potential(res.profile) >= g.potential(init) - 1e-9
+
+
+def test_certificates_consistent():
+    rng = np.random.default_rng(3)
+    g = random_flock_game(6, rng, spread=5.0, heterogeneity=0.3)
+    a = np.array([rng.choice(np.flatnonzero(g.mask[i])) for i in range(g.n)])
+    r = eq.regrets(g, a)
+    assert np.all(r >= 0)
+    assert eq.epsilon(g, a) == pytest.approx(r.max())
+    assert eq.nash_conv(g, a) == pytest.approx(r.sum())
+    # brute-force regret of agent 0
+    vals = []
+    for b in np.flatnonzero(g.mask[0]):
+        a2 = a.copy()
+        a2[0] = b
+        vals.append(g.payoffs(a2)[0])
+    assert r[0] == pytest.approx(max(vals) - g.payoffs(a)[0], abs=1e-9)
+
+
+def _aggregative(g: StageGame) -> StageGame:
+    return StageGame(mask=g.mask, unary=g.unary, nbr=g.nbr, features=g.features,
+                     agg_weight=g.agg_weight)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decomposition_exact_for_aggregative_payoffs(seed):
+    rng = np.random.default_rng(seed)
+    g = _aggregative(random_flock_game(10, rng, levels=5, heterogeneity=0.3))
+    init = np.argmax(g.masked(g.unary), axis=1)
+    res = mean_neighbor.solve(g, init, rng=rng, inertia=0.3, k_max=200, pairwise="virtual")
+    assert res.converged
+    assert eq.epsilon(g, res.profile) <= 1e-12
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decomposition_exact_with_single_neighbour(seed):
+    """|N_i| = 1: the virtual mean neighbour is the neighbour, χ included."""
+    rng = np.random.default_rng(seed)
+    n = 8
+    nbr = np.zeros((n, n), dtype=bool)
+    for k in range(0, n, 2):
+        nbr[k, k + 1] = nbr[k + 1, k] = True
+    g = random_flock_game(n, rng, levels=5, spread=3.0, nbr=nbr, heterogeneity=0.3)
+    assert len(g.pair_src) > 0
+    init = np.argmax(g.masked(g.unary), axis=1)
+    res = mean_neighbor.solve(g, init, rng=rng, inertia=0.3, k_max=200, pairwise="virtual")
+    assert res.converged
+    assert eq.epsilon(g, res.profile) <= 1e-12
+
+
+# §4.6 test 3 with χ on: the round cap K_max = 10 of the flocking config may stop before a fixed
+# point; ε of the capped profile must stay within 2% of the payoff range (the design note's
+# example tolerance).  Observed on these seeds: see README "Calibration".
+EPS_TOL_FRACTION = 0.02
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_capped_solver_epsilon_bounded_with_separation(seed):
+    rng = np.random.default_rng(seed)
+    g = random_flock_game(12, rng, levels=5, spread=4.0, heterogeneity=0.2)
+    init = np.argmax(g.masked(g.unary), axis=1)
+    res = mean_neighbor.solve(g, init, rng=rng, inertia=0.3, k_max=10)
+    local = g.masked(g.local_payoffs(g.onehot(res.profile)))
+    fin = local[np.isfinite(local)]
+    assert eq.epsilon(g, res.profile) <= EPS_TOL_FRACTION * float(fin.max() - fin.min())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_mode_fixed_point_is_true_nash(seed):
+    rng = np.random.default_rng(seed)
+    g = random_flock_game(10, rng, levels=5, spread=5.0, heterogeneity=0.3)
+    init = np.argmax(g.masked(g.unary), axis=1)
+    res = mean_neighbor.solve(g, init, rng=rng, inertia=0.3, k_max=100)
+    assert res.converged
+    assert eq.epsilon(g, res.profile) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_small_n_solver_profile_is_an_enumerated_pure_ne(seed):
+    """§4.6 test 4: N = 3, 9 labels, general-sum, tight spacing (χ active)."""
+    rng = np.random.default_rng(seed)
+    g = random_flock_game(3, rng, levels=3, spread=3.0, heterogeneity=0.4,
+                          nbr=~np.eye(3, dtype=bool))
+    en = enumerate_game(g, objective="welfare")
+    assert en.n_profiles == int(np.prod(g.mask.sum(axis=1)))
+    init = np.argmax(g.masked(g.unary), axis=1)
+    res = mean_neighbor.solve(g, init, rng=np.random.default_rng(seed), inertia=0.3, k_max=100)
+    if en.pure_ne:
+        assert res.converged
+        assert tuple(int(x) for x in res.profile) in set(en.pure_ne)
+    for prof in en.pure_ne:
+        assert eq.epsilon(g, np.array(prof)) == 0.0
+
+
+def test_potential_maximiser_is_pure_ne():
+    rng = np.random.default_rng(5)
+    g = random_flock_game(3, rng, levels=3, spread=3.0, nbr=~np.eye(3, dtype=bool),
+                          payoff=FlockPayoffConfig(heterogeneity=0.0))
+    en = enumerate_game(g, objective="potential")
+    assert en.best_profile in set(en.pure_ne)
+
+
+def test_graph_with_no_edges_gives_unary_argmax():
+    rng = np.random.default_rng(0)
+    n = 6
+    g = random_flock_game(n, rng, nbr=np.zeros((n, n), dtype=bool), heterogeneity=0.3)
+    res = mean_neighbor.solve(g, np.zeros(n, dtype=int), k_max=10)
+    np.testing.assert_array_equal(res.profile, np.argmax(g.masked(g.unary), axis=1))
+
+
+def test_random_connected_graph_is_connected():
+    from swarmgames.core.metrics import components
+    rng = np.random.default_rng(0)
+    for n in (2, 5, 20):
+        a = random_connected_graph(n, 0.1, rng)
+        assert components(a)[0] == 1
