@@ -1,0 +1,1 @@
+"""Experiment runner, configuration and reporting behind the ``qtrojan run`` CLI."""
