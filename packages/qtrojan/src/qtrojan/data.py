@@ -67,7 +67,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(raw) - header != expected:
         raise ValueError(f"{path}: IDX body has {len(raw) - header} bytes, expected {expected}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    body = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    return body.astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
