@@ -20,6 +20,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -93,7 +94,11 @@ def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
         result = fn(*args, device=device) if _accepts_device(fn) else fn(*args)
         with open(os.path.join(workdir, f"result-{rank}.pkl"), "wb") as f:
             pickle.dump(result, f)
-    except BaseException:
+    except BaseException as e:
+        # Record when and why first: the parent names the earliest failure as the cause,
+        # since peers fail moments later on broken connections.
+        with open(os.path.join(workdir, f"error-{rank}"), "w") as f:
+            f.write(f"{time.time()!r}\n{type(e).__name__}: {e}"[:2000])
         sys.stderr.write(f"[rank {rank}] " + traceback.format_exc())
         code = 1
     finally:
@@ -161,17 +166,11 @@ def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
                 raise TimeoutError(
                     f"workers {sorted(pending.values())} still running after {deadline_s} s"
                 )
-            failed = []
             for s in ready:
                 r = pending.pop(s)
                 procs[r].join()
                 if procs[r].exitcode != 0:
-                    failed.append(r)
-            if failed:
-                # A killed worker (signal) is the cause; peers then fail on broken links.
-                first = min(failed, key=lambda r: (procs[r].exitcode >= 0, r))
-                raise WorkerFailed(first, procs[first].exitcode,
-                                   "; stopped the other workers")
+                    raise _root_cause(procs, workdir)
         results = []
         for r in range(world_size):
             with open(os.path.join(workdir, f"result-{r}.pkl"), "rb") as f:
@@ -183,9 +182,31 @@ def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
 
 
 def _now() -> float:
-    import time
-
     return time.monotonic()
+
+
+def _root_cause(procs: list[mp.Process], workdir: str, settle_s: float = 2.0) -> WorkerFailed:
+    """After a first failure, let the peers' follow-on failures land, then name the cause:
+    a worker killed by a signal, else the one whose exception came first."""
+    end = _now() + settle_s
+    for p in procs:
+        p.join(timeout=max(0.0, end - _now()))
+    failed = [r for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
+    killed = [r for r in failed if procs[r].exitcode < 0]
+    if killed:
+        return WorkerFailed(killed[0], procs[killed[0]].exitcode, "; stopped the other workers")
+    errors = {}
+    for r in failed:
+        try:
+            with open(os.path.join(workdir, f"error-{r}")) as f:
+                stamp, _, why = f.read().partition("\n")
+            errors[r] = (float(stamp), why)
+        except (OSError, ValueError):
+            errors[r] = (float("inf"), "")
+    first = min(failed, key=lambda r: (errors[r][0], r))
+    why = errors[first][1]
+    return WorkerFailed(first, procs[first].exitcode,
+                        (f" ({why})" if why else "") + "; stopped the other workers")
 
 
 def worker_pids_alive(pids: list[int]) -> list[int]:

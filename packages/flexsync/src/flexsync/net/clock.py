@@ -59,7 +59,8 @@ class VirtualClock:
         total = 0.0
         for r in records:
             nbytes = r.nbytes * self.param_scale if r.scalable else r.nbytes
-            total += cost_model.price(r.kind, r.algo, nbytes, self.world_size, cond.alpha, cond.beta)
+            total += cost_model.price(r.kind, r.algo, nbytes, self.world_size, cond.alpha,
+                                      cond.beta)
         return total
 
     def advance(

@@ -1,0 +1,79 @@
+"""The launcher tears everything down: a dead worker fails the run, naming its rank, quickly,
+and leaves no process behind."""
+
+import os
+import signal
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from flexsync.launch import WorkerFailed, run_local
+
+
+def _children_of(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry))
+    return kids
+
+
+def _one_rank_dies(victim):
+    t = torch.ones(10)
+    dist.all_reduce(t)                       # everyone is connected
+    if dist.get_rank() == victim:
+        os.kill(os.getpid(), signal.SIGKILL)
+    for _ in range(100):                     # the survivors block in collectives
+        dist.all_reduce(t)
+        time.sleep(0.01)
+    return "finished"
+
+
+@pytest.mark.parametrize("world, victim", [(3, 2), (4, 1)])
+def test_dead_worker_fails_the_run_naming_its_rank(world, victim):
+    start = time.monotonic()
+    with pytest.raises(WorkerFailed, match=f"rank {victim} was killed by signal 9") as err:
+        run_local(_one_rank_dies, world, (victim,), timeout_s=30, deadline_s=60)
+    assert err.value.rank == victim
+    assert time.monotonic() - start < 30
+    assert _children_of(os.getpid()) == []
+
+
+def _raises_on_rank_one():
+    if dist.get_rank() == 1:
+        raise ValueError("bad shard")
+    dist.barrier()
+
+
+def test_exception_in_a_worker_is_reported_with_its_rank(capfd):
+    with pytest.raises(WorkerFailed, match="rank 1 exited with code 1"):
+        run_local(_raises_on_rank_one, 2, timeout_s=20, deadline_s=60)
+    err = capfd.readouterr().err
+    assert "[rank 1] Traceback" in err and "ValueError: bad shard" in err
+    assert _children_of(os.getpid()) == []
+
+
+def _hangs():
+    time.sleep(600)
+
+
+def test_deadline_turns_a_hang_into_an_error_and_kills_workers():
+    with pytest.raises(TimeoutError, match="still running"):
+        run_local(_hangs, 2, deadline_s=2)
+    assert _children_of(os.getpid()) == []
+
+
+def _rank_and_size():
+    return dist.get_rank(), dist.get_world_size(), torch.get_num_threads()
+
+
+def test_results_come_back_in_rank_order():
+    assert run_local(_rank_and_size, 3, deadline_s=60) == [(0, 3, 1), (1, 3, 1), (2, 3, 1)]
