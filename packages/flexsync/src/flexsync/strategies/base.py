@@ -36,9 +36,10 @@ class Strategy(ABC):
 
     def __init__(
         self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-        comm: Communicator,
+        comm: Communicator, *, buffers: Iterable[torch.Tensor] = (),
     ) -> None:
         self.params = [p for p in params if p.requires_grad]
+        self.buffers = list(buffers)   # floating model buffers (e.g. BatchNorm statistics)
         if not self.params:
             raise ValueError("the strategy got no trainable parameters")
         self.optimizer = optimizer
@@ -53,6 +54,15 @@ class Strategy(ABC):
     def signals(self) -> dict[str, Any]:
         """The last step's method-specific signals (ratio, collective, gain, …) for the log."""
         return dict(self._signals)
+
+    def before_eval(self) -> None:
+        """Called on every rank before the periodic test evaluation (e.g. to average
+        replicas that drifted apart). Default: nothing."""
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """Run-level figures merged into ``summary.json`` (e.g. a sync ratio). Default: none."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -21,8 +22,8 @@ class Dense(Strategy):
     name = "dense"
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, algo: str = "ring") -> None:
-        super().__init__(params, optimizer, comm)
+                 comm: Communicator, algo: str = "ring", **base: Any) -> None:
+        super().__init__(params, optimizer, comm, **base)
         if algo not in ("ring", "tree", "ps"):
             raise ValueError(f"dense algo must be 'ring', 'tree' or 'ps', got {algo!r}")
         self.algo = algo

@@ -157,7 +157,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     optimizer = build_optimizer(cfg, model.parameters())
     options = cfg.strategy.model_dump(exclude={"name"})
     strategy: Strategy = build_strategy(cfg.strategy.name, model.parameters(), optimizer, comm,
-                                        **options)
+                                        buffers=_floating_buffers(model), **options)
     num_params = strategy.num_params
     scale = (cfg.network.model_params / num_params
              if getattr(cfg.network, "model_params", None) else 1.0)
@@ -216,6 +216,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
                 row["bandwidth"] = t.conditions.bandwidth
             row.update(strategy.signals())
             if st.step % cfg.eval.every == 0 or st.step == total_steps:
+                strategy.before_eval()
                 ev = evaluate(model, data, comm, cfg.eval.batch_size, device)
                 st.last_eval = ev
                 row.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
@@ -258,6 +259,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
         "time_to_target_wall_s": st.ttt_wall,
         "network": cfg.network.kind,
     }
+    summary.update(strategy.summary())
     if ev.perplexity is not None:
         summary["final_perplexity"] = ev.perplexity
         if "optimal_perplexity" in data.info:
@@ -267,6 +269,10 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
 
     plot_run(out_dir)
     return summary
+
+
+def _floating_buffers(model: nn.Module) -> list[torch.Tensor]:
+    return [b for b in model.buffers() if b.is_floating_point()]
 
 
 def _progress(total: int, enabled: bool):
