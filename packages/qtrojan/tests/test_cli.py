@@ -1,0 +1,55 @@
+"""The ``qtrojan`` command end to end on a tiny grid."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from qtrojan.cli import main
+from qtrojan.experiments.report import CSV_COLUMNS
+
+
+def test_run_writes_results_table_and_plot(tmp_path, capsys) -> None:
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("poison_rates: [0.3]\nshots: 128\ntasks:\n"
+                   "  - {dataset: digits, classes: [0, 1], n_layers: 2, epochs: 3}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    records = json.loads((out / "results.json").read_text())
+    assert {r["method"] for r in records} == {"clean", "qtrojan", "dpba"}
+    for r in records:
+        for key in ("task", "method", "poison_rate", "cda", "asr"):
+            assert key in r
+    by = {r["method"]: r for r in records}
+    assert by["qtrojan"]["cda"] == by["clean"]["cda"] and by["qtrojan"]["transparent"]
+    assert by["qtrojan"]["asr"] == 1.0 and by["qtrojan"]["gate_overhead"] == 8
+    with (out / "results.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 1 + len(records)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_pairs"] == 1
+    assert summary["delta_cda"] == pytest.approx(by["qtrojan"]["cda"] - by["dpba"]["cda"])
+    assert (out / "tradeoff.png").stat().st_size > 0
+    assert "dCDA" in capsys.readouterr().out
+
+
+def test_invalid_config_exits_2(tmp_path, capsys) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("poison_rates: [2]\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path)]) == 2
+    assert "poison_rates[0]" in capsys.readouterr().err
+
+
+def test_switch_toggles_the_config_file(tmp_path, capsys) -> None:
+    from qtrojan.compiler import WrapConfig
+
+    p = tmp_path / "cal.json"
+    WrapConfig(enabled=False, pre=[1.0], post=[2.0]).save(p)
+    assert main(["switch", "on", str(p)]) == 0
+    assert WrapConfig.load(p).enabled
+    assert main(["switch", "off", str(p)]) == 0
+    loaded = WrapConfig.load(p)
+    assert not loaded.enabled and loaded.pre == (1.0,) and loaded.post == (2.0,)
+    assert main(["switch", "on", str(tmp_path / "missing.json")]) == 2

@@ -1,0 +1,64 @@
+"""Fast (Kronecker + ansatz-unitary) path equals the gate-by-gate reference (design §10 item 1)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from qtrojan.circuit import Circuit, Op, Param, angle_encoder, layered_ansatz, qnn_circuit
+from qtrojan.executor import execute, run_fast, run_gates, unitary_rows
+
+
+def _inputs(circuit: Circuit, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, circuit.n_inputs, generator=gen) * math.pi
+    w = torch.rand(circuit.n_weights, generator=gen) * 2 * math.pi
+    return x, w
+
+
+@pytest.mark.parametrize("n", [2, 4, 6])
+@pytest.mark.parametrize("use_unitary", [True, False])
+def test_fast_path_equals_gate_path(n: int, use_unitary: bool) -> None:
+    c = qnn_circuit(n, 3)
+    x, w = _inputs(c, 9, n)
+    ref = run_gates(c, x, w)
+    assert torch.allclose(run_fast(c, x, w, use_unitary=use_unitary), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("axes", ["X", "YZ", "XYZ"])
+def test_fast_path_other_encoders_and_u3cu3(axes: str) -> None:
+    c = qnn_circuit(3, 2, axes=axes, kind="u3cu3")
+    x, w = _inputs(c, 10, 7)
+    assert torch.allclose(execute(c, x, w, "fast"), execute(c, x, w, "gates"), atol=1e-5)
+
+
+def test_fast_path_with_data_reuploading_falls_back_to_direct() -> None:
+    n = 3
+    second = layered_ansatz(n, 1, weight_offset=6)
+    c = angle_encoder(n) + layered_ansatz(n, 1) + angle_encoder(n) + second
+    x, w = _inputs(c, 20, 8)
+    assert torch.allclose(run_fast(c, x, w), run_gates(c, x, w), atol=1e-5)
+
+
+def test_states_are_normalised_and_unitary_rows_are_unitary() -> None:
+    c = qnn_circuit(4, 2)
+    x, w = _inputs(c, 32, 9)
+    norms = execute(c, x, w).abs().pow(2).sum(1)
+    assert torch.allclose(norms, torch.ones(32), atol=1e-5)
+    t = unitary_rows(layered_ansatz(4, 2).ops, 4, w)
+    assert torch.allclose(t @ t.conj().T, torch.eye(16, dtype=t.dtype), atol=1e-5)
+    with pytest.raises(ValueError, match="data-independent"):
+        unitary_rows(c.ops, 4, w)
+
+
+def test_input_validation() -> None:
+    c = qnn_circuit(3, 1)
+    with pytest.raises(ValueError, match="input features"):
+        execute(c, torch.zeros(2, 2), torch.zeros(c.n_weights))
+    with pytest.raises(ValueError, match="method"):
+        execute(c, torch.zeros(2, 3), torch.zeros(c.n_weights), "magic")
+    bad = Circuit(1, (Op("RX", (0,), (Param("weight", 5),)),))
+    with pytest.raises(ValueError, match="weight 5"):
+        execute(bad, torch.zeros(1, 0), torch.zeros(2))
