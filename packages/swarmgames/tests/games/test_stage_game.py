@@ -150,7 +150,8 @@ def test_small_n_solver_profile_is_an_enumerated_pure_ne(seed):
 def test_potential_maximiser_is_pure_ne():
     rng = np.random.default_rng(5)
     g = random_flock_game(3, rng, levels=3, spread=3.0, nbr=~np.eye(3, dtype=bool),
-                          payoff=FlockPayoffConfig(heterogeneity=0.0))
+                          payoff=FlockPayoffConfig(heterogeneity=0.0,
+                                                    aggregate_scaling="degree"))
     en = enumerate_game(g, objective="potential")
     assert en.best_profile in set(en.pure_ne)
 

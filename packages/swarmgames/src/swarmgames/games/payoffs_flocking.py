@@ -11,6 +11,11 @@ p̂ = p' + v'·lookahead is the predicted position a short lookahead ahead [R]: 
 prediction a myopic double-integrator controller barely sees position terms (½uτ²), so the
 lookahead gives the damped (PD-like) response the ICRA-21 controller gets from its roost term.
 Per-agent weight multipliers (``heterogeneity``) make the game general-sum.
+
+``aggregate_scaling``: ``degree`` is the note's |N_i|·ψ_i (exact potential game in the symmetric
+case); ``mean`` uses ψ_i alone (weights divided by |N_i|), so an agent's coupling to its
+neighbourhood does not grow with the neighbourhood size -- the best-response contraction rate,
+hence the rounds per stage, then stays bounded as N grows (the scalability claim of §4.6.6) [R].
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ class FlockPayoffConfig:
 
     w_goal: float = 1.0
     w_pos: float = 0.0
-    w_control: float = 0.05
-    w_cohesion: float = 0.003
-    w_alignment: float = 0.1
-    w_separation: float = 5.0
-    d_sep_m: float = 8.0
-    lookahead_s: float = 2.0
+    w_control: float = 1.0
+    w_cohesion: float = 0.03
+    w_alignment: float = 0.5
+    w_separation: float = 0.8
+    d_sep_m: float = 10.0
+    lookahead_s: float = 1.0
     heterogeneity: float = 0.2
+    aggregate_scaling: str = "mean"
 
     def __post_init__(self) -> None:
         for k in ("w_goal", "w_pos", "w_control", "w_cohesion", "w_alignment", "w_separation",
@@ -45,6 +51,8 @@ class FlockPayoffConfig:
             check(getattr(self, k) >= 0, k, "must be >= 0")
         check(self.d_sep_m > 0, "d_sep_m", "must be > 0")
         check(0 <= self.heterogeneity < 1, "heterogeneity", "must be in [0, 1)")
+        check(self.aggregate_scaling in ("degree", "mean"), "aggregate_scaling",
+              "must be 'degree' or 'mean'")
 
 
 class SeparationKernel:
@@ -109,6 +117,8 @@ def flock_stage_game(cfg: FlockPayoffConfig, dyn: DoubleIntegrator, p: np.ndarra
         unary -= cfg.w_pos * np.sum((phat - goal) ** 2, axis=2)
     agg = np.stack([cfg.w_cohesion * mult[:, 2]] * 2 + [cfg.w_alignment * mult[:, 3]] * 2,
                    axis=1)
+    if cfg.aggregate_scaling == "mean":
+        agg = agg / np.maximum(nbr.sum(axis=1), 1)[:, None]
     kernel = SeparationKernel(cfg.w_separation, cfg.d_sep_m) if cfg.w_separation > 0 else None
     src, dst, tables = [], [], []
     if kernel is not None:

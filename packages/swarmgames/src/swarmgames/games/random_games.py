@@ -37,7 +37,7 @@ def random_flock_game(n: int, rng: np.random.Generator, levels: int = 3,
                       nbr: np.ndarray | None = None,
                       payoff: FlockPayoffConfig | None = None) -> StageGame:
     """A flocking stage game at a random state (neighbourhood: disk of 40 m unless given)."""
-    cfg = payoff or FlockPayoffConfig(heterogeneity=heterogeneity)
+    cfg = payoff or FlockPayoffConfig(heterogeneity=heterogeneity, aggregate_scaling="degree")
     dyn = DoubleIntegrator(dt=0.5, u_max=1.0, v_max=5.0)
     p = rng.uniform(0, spread * np.sqrt(n), size=(n, 2))
     v = rng.uniform(-2, 2, size=(n, 2))

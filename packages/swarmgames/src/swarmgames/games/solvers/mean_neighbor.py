@@ -39,7 +39,8 @@ def surrogate_payoffs(game: StageGame, profile: np.ndarray, pairwise: str) -> np
 
 
 def solve(game: StageGame, init: np.ndarray, rng: np.random.Generator | None = None,
-          inertia: float = 0.0, k_max: int = 10, pairwise: str = "exact") -> SolveResult:
+          inertia: float = 0.0, k_max: int = 10, pairwise: str = "exact",
+          switch_tol: float = 0.0) -> SolveResult:
     """Run simultaneous best-response rounds from ``init``.
 
     Args:
@@ -49,6 +50,8 @@ def solve(game: StageGame, init: np.ndarray, rng: np.random.Generator | None = N
         inertia: probability ρ ∈ [0, 1) that an agent keeps its label although it could improve.
         k_max: round cap.
         pairwise: 'exact' or 'virtual' (see module doc).
+        switch_tol: an agent switches only if it gains more than this (ε-best response); a
+            converged profile is then an ε-NE of the surrogate with ε ≤ switch_tol.
     """
     if not 0 <= inertia < 1:
         raise ValueError("inertia must be in [0, 1)")
@@ -63,7 +66,7 @@ def solve(game: StageGame, init: np.ndarray, rng: np.random.Generator | None = N
     trace = []
     for _ in range(k_max):
         vals = game.masked(surrogate_payoffs(game, prof, pairwise))
-        br = tie_break_argmax(vals, prof)
+        br = tie_break_argmax(vals, prof, max(switch_tol, 1e-12))
         want = br != prof
         trace.append(float(want.sum()))
         if not want.any():
@@ -74,5 +77,5 @@ def solve(game: StageGame, init: np.ndarray, rng: np.random.Generator | None = N
             move[np.flatnonzero(want)[0]] = True
         prof = np.where(move, br, prof)
     vals = game.masked(surrogate_payoffs(game, prof, pairwise))
-    converged = bool((tie_break_argmax(vals, prof) == prof).all())
+    converged = bool((tie_break_argmax(vals, prof, max(switch_tol, 1e-12)) == prof).all())
     return SolveResult(prof, rounds, converged, messages=rounds * msgs_per_round, trace=trace)

@@ -1,0 +1,1 @@
+"""Simulators (flocking, CoCo coverage) and their PettingZoo ParallelEnv wrappers."""

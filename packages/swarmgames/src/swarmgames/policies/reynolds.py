@@ -1,0 +1,45 @@
+"""Rule-based flocking baseline (Reynolds 1987; Olfati-Saber 2006 style gains), design note §4.4.
+
+u_i = k_sep·Σ_{j∈N_i, d<d_sep} (p_i − p_j)/d·(d_sep − d) + k_coh·(m_i^p − p_i)
+      + k_ali·(m_i^v − v_i) + k_mig·(v_i^des − v_i),  clipped to |u|∞ ≤ u_max.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from swarmgames.core.config import check
+
+
+@dataclass(frozen=True)
+class ReynoldsConfig:
+    """Gains of the rule-based flocking controller."""
+
+    k_sep: float = 1.0
+    k_coh: float = 0.02
+    k_ali: float = 0.5
+    k_mig: float = 0.5
+    d_sep_m: float = 8.0
+
+    def __post_init__(self) -> None:
+        for k in ("k_sep", "k_coh", "k_ali", "k_mig", "d_sep_m"):
+            check(getattr(self, k) >= 0, k, "must be >= 0")
+
+
+def reynolds_accel(cfg: ReynoldsConfig, p: np.ndarray, v: np.ndarray, v_des: np.ndarray,
+                   nbr: np.ndarray, u_max: float) -> np.ndarray:
+    """(N, 2) continuous accelerations."""
+    diff = p[:, None, :] - p[None, :, :]
+    d = np.linalg.norm(diff, axis=2)
+    close = nbr & (d < cfg.d_sep_m)
+    push = np.where(close[..., None], diff / np.maximum(d, 1e-6)[..., None]
+                    * (cfg.d_sep_m - d)[..., None], 0.0).sum(axis=1)
+    deg = nbr.sum(axis=1, keepdims=True)
+    safe = np.maximum(deg, 1)
+    mp = np.where(deg > 0, (nbr @ p) / safe, p)
+    mv = np.where(deg > 0, (nbr @ v) / safe, v)
+    u = (cfg.k_sep * push + cfg.k_coh * (mp - p) + cfg.k_ali * (mv - v)
+         + cfg.k_mig * (v_des - v))
+    return np.clip(u, -u_max, u_max)
