@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import minimum_spanning_tree
 
 from swarmgames.core.channel import Channel
 from swarmgames.core.config import check
@@ -28,7 +30,7 @@ class CoverageWeights:
     """Payoff weights (reconstructed [R]; coverage in percentage points by default)."""
 
     w_cov: float = 100.0
-    w_link: float = 2.0
+    w_link: float = 10.0
     w_col: float = 50.0
     w_mv: float = 0.0
     d_safe_m: float = 5.0
@@ -45,7 +47,7 @@ class RoiConfig:
     kappa: float = 2.0
     sigma_min_m: float = 50.0
     grid: int = 30
-    ue_weight: float = 0.3
+    ue_weight: float = 0.5
 
     def __post_init__(self) -> None:
         check(self.kappa > 0, "kappa", "must be > 0")
@@ -96,6 +98,22 @@ def backbone_quality(channel: Channel, a: np.ndarray, b: np.ndarray) -> np.ndarr
     return channel.quality(channel.rx_power(d), channel.cfg.threshold_dbm)
 
 
+def link_keeping_pairs(mode: str, nbr: np.ndarray, rx: np.ndarray) -> np.ndarray:
+    """Pairs that carry the link term: ``all`` neighbour pairs, or ``tree``, a maximum-RSS
+    spanning forest of the neighbourhood graph [R].  Keeping every link of a clustered swarm
+    pins it together; keeping a spanning forest preserves connectivity while letting the
+    swarm spread (connectivity maintenance on a spanning tree, cf. Zavlanos & Pappas)."""
+    sym = nbr | nbr.T
+    if mode == "all":
+        return sym
+    r = np.where(np.isfinite(rx), rx, np.nan)
+    r = np.fmax(r, r.T)
+    top = np.nanmax(r[sym]) if sym.any() else 0.0
+    wts = np.where(sym, top + 1.0 - np.nan_to_num(r, nan=top), 0.0)
+    tree = minimum_spanning_tree(csr_matrix(np.triu(wts))).toarray() > 0
+    return tree | tree.T
+
+
 def exact_coverage(channel: Channel, pos: np.ndarray, roi: Roi) -> float:
     """Cov = Σ_x w(x)·[1 − Π_i (1 − s(p_i, x))]."""
     s = service_quality(channel, pos, roi.points)
@@ -122,9 +140,14 @@ def exact_objective(w: CoverageWeights, channel: Channel, pos: np.ndarray, roi: 
 
 
 def coverage_stage_game(w: CoverageWeights, channel: Channel, cand: np.ndarray, pos: np.ndarray,
-                        roi: Roi, nbr: np.ndarray) -> StageGame:
-    """Stage game over candidate waypoints ``cand`` (N, L, 2) with symmetric neighbourhoods."""
+                        roi: Roi, nbr: np.ndarray,
+                        link_pairs: np.ndarray | None = None) -> StageGame:
+    """Stage game over candidate waypoints ``cand`` (N, L, 2) with symmetric neighbourhoods.
+
+    ``link_pairs`` (N, N) selects the neighbour pairs that carry the link-keeping term
+    (default: every neighbour pair, i.e. E_t of §5.2)."""
     nbr = nbr | nbr.T
+    lp = nbr if link_pairs is None else (link_pairs | link_pairs.T) & nbr
     s = service_quality(channel, cand, roi.points)  # (N, L, M)
     ws = s * roi.weights
     unary = w.w_cov * ws.sum(axis=2) - w.w_mv * np.sum((cand - pos[:, None]) ** 2, axis=2)
@@ -132,6 +155,7 @@ def coverage_stage_game(w: CoverageWeights, channel: Channel, cand: np.ndarray, 
     if len(src):
         overlap = np.einsum("elm,ebm->elb", ws[src], s[dst])
         link = backbone_quality(channel, cand[src][:, :, None, :], cand[dst][:, None, :, :])
+        link = link * lp[src, dst][:, None, None]
         dist = np.linalg.norm(cand[src][:, :, None, :] - cand[dst][:, None, :, :], axis=-1)
         pair = -w.w_cov * overlap + w.w_link * link - w.w_col * (dist < w.d_safe_m)
     else:
