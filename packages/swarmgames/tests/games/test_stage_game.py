@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from swarmgames.games import equilibrium as eq
-from swarmgames.games.solvers.exhaustive import enumerate_game
 from swarmgames.games.payoffs_flocking import FlockPayoffConfig
 from swarmgames.games.random_games import random_connected_graph, random_flock_game
 from swarmgames.games.solvers import best_response, mean_neighbor
+from swarmgames.games.solvers.exhaustive import enumerate_game
 from swarmgames.games.stage_game import StageGame
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from swarmgames.games import equilibrium as eq
-from swarmgames.games.solvers.exhaustive import enumerate_game
 from swarmgames.games.random_games import random_coverage_game
 from swarmgames.games.solvers import mean_field_vi
+from swarmgames.games.solvers.exhaustive import enumerate_game
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -34,7 +34,6 @@ from swarmgames.core.rng import SeedStreams, trajectory_hash
 from swarmgames.games import equilibrium as eq
 from swarmgames.games.payoffs_coverage import (
     CoverageWeights,
-    Roi,
     RoiConfig,
     coverage_ratio,
     coverage_stage_game,
@@ -42,6 +41,7 @@ from swarmgames.games.payoffs_coverage import (
     exact_objective,
     fit_roi,
     link_keeping_pairs,
+    service_quality,
 )
 from swarmgames.games.solvers import mean_field_vi
 from swarmgames.games.stage_game import StageGame
@@ -268,12 +268,14 @@ class CocoSim:
 
     def snapshot(self) -> dict[str, Any]:
         """Arrays describing the current world (for rendering and observations)."""
+        g = (np.arange(60) + 0.5) * self.cfg.area_m / 60
+        gx, gy = np.meshgrid(g, g, indexing="xy")
+        pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        heat = service_quality(self.channel, self.p, pts).max(axis=0).reshape(60, 60)
         return {"t": self.t, "p": self.p.copy(), "ues": self.ues.copy(), "adj": self._adj.copy(),
                 "rx": self._rx.copy(), "nbr": self.nbr.copy(), "roi": self.roi, "kind": "coco",
-                "area": self.cfg.area_m}
-
-    def roi_snapshot(self) -> Roi:
-        return self.roi
+                "area": self.cfg.area_m, "heat": heat,
+                "threshold_dbm": self.cfg.channel.threshold_dbm}
 
     def trajectory_hash(self) -> str:
         """SHA-256 of the rounded UAV+UE trajectory (determinism contract, §2.4)."""

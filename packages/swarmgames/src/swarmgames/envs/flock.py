@@ -287,14 +287,15 @@ class FlockSim:
     def snapshot(self) -> dict[str, Any]:
         """Arrays describing the current world (for rendering and observations)."""
         return {"t": self.t, "p": self.p.copy(), "v": self.v.copy(), "adj": self._adj.copy(),
-                "rx": self._rx.copy(), "nbr": self.nbr.copy(), "kind": "flock"}
+                "rx": self._rx.copy(), "nbr": self.nbr.copy(), "kind": "flock",
+                "threshold_dbm": self.cfg.channel.threshold_dbm}
 
     def trajectory_hash(self) -> str:
         """SHA-256 of the rounded state trajectory (determinism contract, §2.4)."""
         return trajectory_hash({"traj": np.stack(self.traj)})
 
 
-def summarise_flock(history: list[dict[str, float]], k_max: int, tail: int = 50) -> dict[str, float]:
+def summarise_flock(history: list[dict[str, float]], tail: int = 50) -> dict[str, float]:
     """Scalar summary of a flocking run (§4.4 metrics; §4.6 test 6 quantities)."""
     def col(k: str) -> np.ndarray:
         return np.array([h.get(k, np.nan) for h in history], dtype=float)
