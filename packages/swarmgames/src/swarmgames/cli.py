@@ -1,0 +1,59 @@
+"""Command line: ``swarmgames run CONFIG.yaml [--set k=v ...]`` and ``swarmgames compare``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from swarmgames.core.config import ConfigError, config_hash
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``swarmgames`` console script."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    ap = argparse.ArgumentParser(prog="swarmgames", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a scenario config")
+    r.add_argument("config", help="YAML config (see configs/)")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a dotted key, e.g. --set flock.n_agents=32")
+    r.add_argument("--seed", type=int, default=None, help="override the seed")
+    r.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME-HASH)")
+    r.add_argument("--gif", action="store_true", help="also write episode.gif")
+    c = sub.add_parser("compare", help="write the comparison table (fixed seeds)")
+    c.add_argument("--out", type=Path, default=Path("runs/compare"))
+    c.add_argument("--flock-seeds", type=int, nargs="+", default=[0, 1, 2])
+    c.add_argument("--coco-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    c.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 100])
+    c.add_argument("--quick", action="store_true", help="short episodes (smoke test)")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "run":
+            from swarmgames.runner import load_config, run
+
+            sets = list(args.sets) + ([f"seed={args.seed}"] if args.seed is not None else [])
+            cfg, raw = load_config(args.config, sets)
+            out = args.out or Path("runs") / f"{cfg.name}-{config_hash(cfg)}"
+            res = run(cfg, raw, out, gif=args.gif)
+            print(f"wrote {out}")
+            if "run" in res:
+                for k, v in res["run"].items():
+                    print(f"  {k}: {v}")
+            else:
+                print((out / "table.md").read_text())
+        else:
+            from swarmgames.compare import compare
+
+            steps = (40, 30) if args.quick else (None, None)
+            print(compare(args.out, args.flock_seeds, args.coco_seeds, args.sizes, *steps))
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
