@@ -94,13 +94,145 @@ class DenseConfig(_Strict):
     algo: Literal["ring", "tree", "ps"] = "ring"
 
 
-StrategyConfig = Annotated[DenseConfig, Field(discriminator="name")]
+class MOOConfig(_Strict):
+    """The MOO ratio controller (ddl-methods.md §1.4); used when ``ratio: moo``."""
+
+    c_low: float = Field(0.001, gt=0, le=1)
+    c_high: float = Field(0.1, gt=0, le=1)
+    c_init: float = Field(0.1, gt=0, le=1)
+    candidates: list[float] | None = None
+    warmup_steps: int = Field(100, ge=0)
+    explore_steps: int = Field(10, ge=1)
+    mode: Literal["online", "snapshot"] = "online"
+    weights: tuple[float, float] = (0.6, 0.4)
+    gain_change_threshold: float = Field(0.1, gt=0)
+    gain_window: int = Field(5, ge=1)
+    gain_smoothing: float = Field(0.01, ge=0, lt=1)
+    cooldown: int = Field(200, ge=0)
+    moo_on_gain_change: bool = False
+    solver: Literal["grid", "nsga2"] = "grid"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MOOConfig:
+        if self.c_low >= self.c_high:
+            raise ValueError(f"c_low ({self.c_low}) must be below c_high ({self.c_high})")
+        return self
+
+
+class _SparseConfig(_Strict):
+    ratio: float | Literal["moo"] = Field(0.01, description="keep fraction c, or 'moo'")
+    selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
+    index: Literal["star", "var"] = "star"
+    var_score: Literal["paper", "code"] = "paper"
+    gain_norm: Literal["sq", "l2"] = "sq"
+    moo: MOOConfig | None = None
+
+    @field_validator("ratio")
+    @classmethod
+    def _ratio(cls, v: float | str) -> float | str:
+        if v != "moo" and not 0 < v <= 1:
+            raise ValueError("ratio must be in (0, 1] or 'moo'")
+        return v
+
+    @model_validator(mode="after")
+    def _moo(self) -> _SparseConfig:
+        if self.ratio == "moo" and self.moo is None:
+            self.moo = MOOConfig()
+        if self.ratio != "moo" and self.moo is not None:
+            raise ValueError("'moo' options need ratio: moo")
+        return self
+
+
+class TopkConfig(_SparseConfig):
+    name: Literal["topk"]
+
+
+class ARTopkConfig(_SparseConfig):
+    name: Literal["artopk"]
+    algo: Literal["ring", "tree"] = "ring"
+
+
+class FlexibleConfig(_SparseConfig):
+    name: Literal["flexible"]
+    collectives: list[Literal["allgather", "art_ring", "art_tree"]] = [
+        "allgather", "art_ring", "art_tree"]
+
+
+class _LocalUpdateConfig(_Strict):
+    """Options shared by strategies that step locally and average parameters (selsync,
+    fedavg, localsgd; see flexsync.strategies.local)."""
+
+    average_buffers: bool = True
+    sync_optimizer_state: bool = False
+    eval_model: Literal["average", "local"] = "average"
+    divergence_every: int = Field(0, ge=0, description="log replica divergence every N steps")
+
+
+class SelSyncConfig(_LocalUpdateConfig):
+    """SelSync (ddl-methods.md §2.2)."""
+
+    name: Literal["selsync"]
+    delta: float | None = Field(0.3, ge=0, description="threshold δ; null or .inf: never")
+    delta_mode: Literal["absolute", "quantile"] = "absolute"
+    quantile: float = Field(0.85, ge=0, le=1)
+    calibration_steps: int = Field(200, ge=0)
+    signal: Literal["paper_sq_global", "code_sum_layer_l2"] = "paper_sq_global"
+    window: int = Field(25, ge=1)
+    smoothing: float | None = Field(None, ge=0, lt=1, description="null: N/100 (paper)")
+    smooth_delta: bool = False
+    aggregation: Literal["parameter", "gradient"] = "parameter"
+    warmup_steps: int = Field(0, ge=0)
+
+
+class FedAvgConfig(_LocalUpdateConfig):
+    """FedAvg(C, E) (ddl-methods.md §2.5); the period defaults to E = 0.25 local epochs."""
+
+    name: Literal["fedavg"]
+    fraction: float = Field(1.0, gt=0, le=1)
+    period_epochs: float | None = Field(None, gt=0)
+    period_steps: int | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_period(self) -> FedAvgConfig:
+        if self.period_epochs is not None and self.period_steps is not None:
+            raise ValueError("give either 'period_epochs' or 'period_steps', not both")
+        if self.period_epochs is None and self.period_steps is None:
+            self.period_epochs = 0.25
+        return self
+
+
+class LocalSGDConfig(_LocalUpdateConfig):
+    name: Literal["localsgd"]
+    average_every: int = Field(0, ge=0, description="0: never average (SelSync with δ = ∞)")
+
+
+StrategyConfig = Annotated[
+    DenseConfig | TopkConfig | ARTopkConfig | FlexibleConfig | SelSyncConfig | FedAvgConfig
+    | LocalSGDConfig, Field(discriminator="name")
+]
 
 
 # -- everything else ----------------------------------------------------------------------------
-class DataConfig(_Strict):
-    """Options of the synthetic generators (ignored by the bundled datasets)."""
+class InjectionConfig(_Strict):
+    """Data injection (ddl-methods.md §2.4, §4.5): α = fraction of senders (or peers), β =
+    fraction of the own batch shared; ``shrink_batch`` uses b′ = b / (1 + α·β·N)."""
 
+    alpha: float = Field(0.5, ge=0, le=1)
+    beta: float = Field(0.5, ge=0, le=1)
+    mode: Literal["sender_selection", "receiver_choice"] = "sender_selection"
+    shrink_batch: bool = True
+
+
+class DataConfig(_Strict):
+    """How the training set is split over workers (``partition``: defdp, seldp §2.3, noniid
+    §2.4; ``injection``), and the options of the synthetic generators (ignored by the bundled
+    datasets)."""
+
+    partition: Literal["defdp", "seldp", "noniid"] = "defdp"
+    seldp_mode: Literal["rotate", "permute"] = "rotate"
+    labels_per_worker: int | None = Field(None, ge=1, description="noniid; null: ~C/N")
+    injection: InjectionConfig | None = None
     classes: int = Field(100, ge=2)
     prototypes: int = Field(3, ge=1)
     noise: float = Field(0.8, ge=0)

@@ -8,10 +8,18 @@ from typing import Any
 import torch
 
 from flexsync.comm import Communicator
+from flexsync.strategies.artopk import ARTopK
 from flexsync.strategies.base import StepContext, Strategy
 from flexsync.strategies.dense import Dense
+from flexsync.strategies.fedavg import FedAvg
+from flexsync.strategies.flexible import Flexible
+from flexsync.strategies.localsgd import LocalSGD
+from flexsync.strategies.selsync import SelSync
+from flexsync.strategies.topk import TopK
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (Dense,)}
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (Dense, TopK, ARTopK, Flexible, SelSync, FedAvg, LocalSGD)
+}
 
 
 def build_strategy(
@@ -24,4 +32,7 @@ def build_strategy(
     return STRATEGIES[name](params, optimizer, comm, **options)
 
 
-__all__ = ["Strategy", "StepContext", "Dense", "STRATEGIES", "build_strategy"]
+__all__ = [
+    "Strategy", "StepContext", "Dense", "TopK", "ARTopK", "Flexible", "SelSync", "FedAvg",
+    "LocalSGD", "STRATEGIES", "build_strategy",
+]

@@ -27,6 +27,8 @@ class StepContext:
     step: int
     epoch: float
     conditions: NetworkConditions | None = None   # modeled network now (None on loopback)
+    priced_params: int | None = None   # model size the cost model prices (network.model_params)
+    steps_per_epoch: int | None = None            # for periods given in epochs (FedAvg's E)
 
 
 class Strategy(ABC):
@@ -58,6 +60,11 @@ class Strategy(ABC):
     def before_eval(self) -> None:
         """Called on every rank before the periodic test evaluation (e.g. to average
         replicas that drifted apart). Default: nothing."""
+        return None
+
+    def after_eval(self) -> None:
+        """Called on every rank after that evaluation (e.g. to restore the local replicas
+        that :meth:`before_eval` replaced). Default: nothing."""
         return None
 
     def summary(self) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from flexsync.comm import Communicator
 from flexsync.comm.consensus import gather_scalars
 from flexsync.config import Config, dump_config
 from flexsync.data import Dataset, load_dataset
-from flexsync.data.partition import ShardSampler, random_equal_split
+from flexsync.data.injection import DataInjector, own_batch_size, share_size
+from flexsync.data.partition import SelDPSampler, ShardSampler, make_sampler
 from flexsync.models import build_model
 from flexsync.net.clock import VirtualClock
 from flexsync.net.conditions import (
@@ -162,9 +163,9 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     scale = (cfg.network.model_params / num_params
              if getattr(cfg.network, "model_params", None) else 1.0)
     clock = VirtualClock(world, conditions_from(cfg), scale)
+    priced = int(cfg.network.model_params) if getattr(cfg.network, "model_params", None) else None
 
-    shards = random_equal_split(len(data.train_x), world, cfg.seed)
-    sampler = ShardSampler(shards[rank], cfg.batch_size, cfg.seed, rank)
+    sampler, injector = build_data_pipeline(cfg, data, comm)
     spe = sampler.steps_per_epoch
     total_steps = cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * spe))
 
@@ -183,13 +184,15 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             epoch = step / spe
             idx = sampler.next()
             x, y = data.train_x[idx].to(device), data.train_y[idx].to(device)
+            if injector is not None:
+                x, y = injector.exchange(step, x, y)
             w0, c0 = time.perf_counter(), time.thread_time()
             optimizer.zero_grad(set_to_none=False)
             loss = task_loss(model(x), y)
             loss.backward()
             cond = clock.conditions(step, int(epoch))
             w1 = time.perf_counter()
-            strategy.step(StepContext(step, epoch, cond))
+            strategy.step(StepContext(step, epoch, cond, priced, steps_per_epoch=spe))
             w2 = time.perf_counter()
             cpu = time.thread_time() - c0
             records = comm.take_records()
@@ -215,9 +218,12 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
                 row["alpha"] = t.conditions.alpha
                 row["bandwidth"] = t.conditions.bandwidth
             row.update(strategy.signals())
+            if injector is not None:
+                row.update(injector.signals())
             if st.step % cfg.eval.every == 0 or st.step == total_steps:
                 strategy.before_eval()
                 ev = evaluate(model, data, comm, cfg.eval.batch_size, device)
+                strategy.after_eval()
                 st.last_eval = ev
                 row.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
                 if ev.perplexity is not None:
@@ -260,6 +266,8 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
         "network": cfg.network.kind,
     }
     summary.update(strategy.summary())
+    if injector is not None:
+        summary["injected_bytes"] = injector.total_bytes
     if ev.perplexity is not None:
         summary["final_perplexity"] = ev.perplexity
         if "optimal_perplexity" in data.info:
@@ -269,6 +277,23 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
 
     plot_run(out_dir)
     return summary
+
+
+def build_data_pipeline(cfg: Config, data: Dataset, comm: Communicator
+                        ) -> tuple[ShardSampler | SelDPSampler, DataInjector | None]:
+    """This rank's batch sampler (``data.partition``) and, with ``data.injection``, the
+    injector; with injection the own batch shrinks to b′ (ddl-methods.md §2.4)."""
+    d, batch = cfg.data, cfg.batch_size
+    inj = d.injection
+    if inj is not None and inj.shrink_batch:
+        batch = own_batch_size(batch, inj.alpha, inj.beta, comm.world_size)
+    if d.partition == "noniid" and data.task != "classification":
+        raise ValueError("data.partition 'noniid' needs a classification dataset")
+    sampler = make_sampler(d.partition, data.train_y, comm.world_size, comm.rank, batch,
+                           cfg.seed, d.seldp_mode, d.labels_per_worker)
+    injector = None if inj is None else DataInjector(
+        comm, inj.alpha, inj.beta, share_size(batch, inj.beta), inj.mode, cfg.seed)
+    return sampler, injector
 
 
 def _floating_buffers(model: nn.Module) -> list[torch.Tensor]:

@@ -1,0 +1,35 @@
+"""Compression gain: how much of the error-fed gradient a compressed message carries
+(ddl-methods.md §1.3, GraVAC §3): gain = ‖g_sent‖² / ‖g_ef‖² ∈ [0, 1] (``norm="sq"``, paper
+form) or the ratio of L2 norms (``norm="l2"``, the original code's form)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def compression_gain(sent_values: torch.Tensor, fed: torch.Tensor, norm: str = "sq") -> float:
+    den = float(fed.pow(2).sum())
+    if den == 0.0:
+        return 1.0
+    g = float(sent_values.pow(2).sum()) / den
+    if norm == "l2":
+        return g ** 0.5
+    if norm != "sq":
+        raise ValueError(f"gain norm must be 'sq' or 'l2', got {norm!r}")
+    return g
+
+
+def candidate_gains(fed: torch.Tensor, ratios: Sequence[float], norm: str = "sq") -> list[float]:
+    """The gain top-k would have at each keep fraction, from one sort of the largest
+    magnitudes (the "online" exploration: no extra training steps)."""
+    n = fed.numel()
+    ks = [max(1, int(r * n)) for r in ratios]
+    sq = fed.pow(2)
+    total = float(sq.sum())
+    if total == 0.0:
+        return [1.0] * len(ks)
+    top = torch.topk(sq, max(ks), sorted=True).values.cumsum(0)
+    out = [float(top[k - 1]) / total for k in ks]
+    return [g ** 0.5 for g in out] if norm == "l2" else out

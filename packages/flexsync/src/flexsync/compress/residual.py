@@ -1,0 +1,34 @@
+"""Error feedback (ddl-methods.md §0.2): what a worker did not send is added to its next
+gradient, so compression delays information instead of losing it."""
+
+from __future__ import annotations
+
+import torch
+
+
+class ErrorFeedback:
+    """Residual memory for one flat gradient. Starts at zero (the original code used
+    uninitialised memory); invariant after :meth:`absorb`: sent + residual == error-fed."""
+
+    def __init__(self, numel: int, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.residual = torch.zeros(numel, device=device, dtype=dtype)
+
+    def feed(self, grad: torch.Tensor) -> torch.Tensor:
+        """g_ef = g + r (a new tensor)."""
+        return grad + self.residual
+
+    def absorb(self, fed: torch.Tensor, sent_indices: torch.Tensor) -> None:
+        """r ← g_ef with the sent positions zeroed (what was sent leaves the memory)."""
+        self.residual.copy_(fed)
+        self.residual[sent_indices] = 0
+
+    def reset(self) -> None:
+        """A dense step sends everything: the residual becomes zero."""
+        self.residual.zero_()
+
+    def state_dict(self) -> dict:
+        return {"residual": self.residual.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.residual.copy_(state["residual"])
