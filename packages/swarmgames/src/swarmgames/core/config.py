@@ -46,6 +46,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         allowed = typing.get_args(tp)
         check(value in allowed, key, f"must be one of {list(allowed)}, got {value!r}")
         return value
+    if origin is dict:
+        check(isinstance(value, Mapping), key, f"expected a mapping, got {value!r}")
+        return dict(value)
     if origin is tuple:
         check(isinstance(value, (list, tuple)), key, f"expected a list, got {value!r}")
         args = typing.get_args(tp)
