@@ -193,7 +193,7 @@ class CocoSim:
         self._adj, self._rx = self._links()
         self.nbr = self.tracker.update(self.t, self._adj, self.p)
         cand = self.candidates()
-        info: dict[str, float] = {"rounds": 0.0, "converged": 1.0, "messages": 0.0}
+        info: dict[str, float] = {"rounds": np.nan, "converged": np.nan, "messages": 0.0}
         t0 = time.perf_counter()
         game = None
         if labels is not None:
@@ -288,6 +288,9 @@ def summarise_coco(history: list[dict[str, float]], initial: dict[str, float] | 
     def col(k: str) -> np.ndarray:
         return np.array([h.get(k, np.nan) for h in history], dtype=float)
 
+    def nanmean(x: np.ndarray) -> float:
+        return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
     eps = col("epsilon")
     out = {
         "steps": float(len(history)),
@@ -301,8 +304,8 @@ def summarise_coco(history: list[dict[str, float]], initial: dict[str, float] | 
         "components_last": float(np.nanmean(col("components")[-tail:])),
         "lambda2_last": float(np.nanmean(col("lambda2")[-tail:])),
         "mean_hops_last": float(np.nanmean(col("mean_hops")[-tail:])),
-        "rounds_mean": float(np.nanmean(col("rounds"))),
-        "epsilon_mean": float(np.nanmean(eps)) if np.isfinite(eps).any() else float("nan"),
+        "rounds_mean": nanmean(col("rounds")),
+        "epsilon_mean": nanmean(eps),
         "solve_ms": float(np.nanmean(col("solve_ms"))),
     }
     if initial:

@@ -201,10 +201,12 @@ class FlockSim:
                                 self.desired_velocity(), self.nbr, self.seqs, self.mult, goal)
 
     # ------------------------------------------------------------------ control
-    def controller_labels(self, game: StageGame) -> tuple[np.ndarray | None, dict[str, float]]:
+    def controller_labels(self, game: StageGame | None) -> tuple[np.ndarray | None,
+                                                                dict[str, float]]:
         """Labels chosen by the configured controller (None for the continuous Reynolds)."""
         cfg, s = self.cfg, self.cfg.solver
-        info: dict[str, float] = {"rounds": 0.0, "converged": 1.0, "messages": 0.0}
+        # non-iterative controllers exchange no solver messages: rounds/converged are undefined
+        info: dict[str, float] = {"rounds": np.nan, "converged": np.nan, "messages": 0.0}
         if cfg.controller == "reynolds":
             return None, info
         if cfg.controller == "greedy":
@@ -228,13 +230,14 @@ class FlockSim:
 
     def step(self, labels: np.ndarray | None = None) -> dict[str, float]:
         """Advance one control step.  ``labels`` (N,) overrides the controller (env use)."""
-        game = self.stage_game()
+        skip_game = labels is None and self.cfg.controller == "reynolds"
+        game = None if skip_game else self.stage_game()
         t0 = time.perf_counter()
         if labels is None:
             labels, info = self.controller_labels(game)
         else:
             labels = np.asarray(labels, dtype=int)
-            info = {"rounds": 0.0, "converged": 1.0, "messages": 0.0}
+            info = {"rounds": np.nan, "converged": np.nan, "messages": 0.0}
         solve_s = time.perf_counter() - t0
         cert: dict[str, float] = {}
         if labels is not None:
@@ -300,6 +303,9 @@ def summarise_flock(history: list[dict[str, float]], tail: int = 50) -> dict[str
     def col(k: str) -> np.ndarray:
         return np.array([h.get(k, np.nan) for h in history], dtype=float)
 
+    def nanstat(f, x: np.ndarray) -> float:
+        return float(f(x)) if np.isfinite(x).any() else float("nan")
+
     rounds = col("rounds")
     eps = col("epsilon")
     return {
@@ -310,11 +316,11 @@ def summarise_flock(history: list[dict[str, float]], tail: int = 50) -> dict[str
         "connected_fraction": float(np.nanmean(col("connected"))),
         "lambda2_mean": float(np.nanmean(col("lambda2"))),
         "goal_error_last": float(np.nanmean(col("goal_error")[-tail:])),
-        "rounds_mean": float(np.nanmean(rounds)),
-        "rounds_max": float(np.nanmax(rounds)),
-        "within_kmax_fraction": float(np.nanmean(col("converged"))),
-        "epsilon_mean": float(np.nanmean(eps)) if np.isfinite(eps).any() else float("nan"),
-        "epsilon_max": float(np.nanmax(eps)) if np.isfinite(eps).any() else float("nan"),
+        "rounds_mean": nanstat(np.nanmean, rounds),
+        "rounds_max": nanstat(np.nanmax, rounds),
+        "within_kmax_fraction": nanstat(np.nanmean, col("converged")),
+        "epsilon_mean": nanstat(np.nanmean, eps),
+        "epsilon_max": nanstat(np.nanmax, eps),
         "solve_ms_per_agent": float(np.nanmean(col("solve_ms_per_agent"))),
         "cohesion_radius_last": float(np.nanmean(col("cohesion_radius")[-tail:])),
     }
