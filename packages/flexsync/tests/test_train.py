@@ -117,3 +117,35 @@ def test_same_entry_point_runs_under_torchrun(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = json.loads((tmp_path / "tr" / "summary.json").read_text())
     assert s["world_size"] == 2 and s["steps"] == 10
+
+
+@pytest.mark.parametrize("strategy", [
+    {"name": "topk", "ratio": 0.05, "selector": "threshold"},
+    {"name": "artopk", "ratio": 0.05, "index": "var", "algo": "tree"},
+])
+def test_sparse_strategies_run_end_to_end_and_log_their_signals(strategy, tmp_path):
+    cfg = build_config({**SMALL, "workers": 2, "strategy": strategy, "out": str(tmp_path / "s")})
+    s = train(cfg)
+    rows = read_metrics(tmp_path / "s" / "metrics.jsonl")
+    assert all({"ratio", "collective", "gain", "k"} <= r.keys() for r in rows)
+    assert all(0 < r["gain"] <= 1 for r in rows)
+    assert s["bytes_sent"] < 0.2 * 20 * 4 * s["params"]
+
+
+def test_flexible_with_moo_switches_collective_when_the_network_changes(tmp_path):
+    phases = [{"start": 0, "alpha": "50ms", "bandwidth": "10Gbit"},
+              {"start": 15, "alpha": "10us", "bandwidth": "1mbit"}]
+    cfg = build_config({
+        **SMALL, "workers": 3, "steps": 30, "out": str(tmp_path / "f"),
+        "network": {"kind": "schedule", "unit": "step", "phases": phases,
+                    "model_params": 5e6},
+        "strategy": {"name": "flexible", "ratio": "moo",
+                     "moo": {"warmup_steps": 5, "cooldown": 1000}}})
+    train(cfg)
+    rows = read_metrics(tmp_path / "f" / "metrics.jsonl")
+    assert rows[0]["collective"] == "dense" and rows[0]["ratio"] == 1.0     # warm-up
+    late = [r["collective"] for r in rows[5:15]]
+    assert set(late) == {"allgather"}                   # latency-bound: allgather
+    assert set(r["collective"] for r in rows[16:]) == {"art_ring"}   # bandwidth-bound
+    assert {r["moo_phase"] for r in rows} == {"warmup", "run"}
+    assert all(0.001 <= r["ratio"] <= 0.1 for r in rows[5:])

@@ -96,9 +96,14 @@ def _demo(args: argparse.Namespace) -> int:
     base = {
         "workers": args.workers, "steps": args.steps, "network":
         {"kind": "modeled", "alpha": "1ms", "bandwidth": "100mbit"},
-        "target": {"accuracy": 0.5}, "eval": {"every": 50},
+        "target": {"accuracy": 0.5}, "eval": {"every": 50}, "progress": False,
     }
-    runs = {"dense": {"strategy": {"name": "dense"}}}
+    runs = {
+        "dense": {"strategy": {"name": "dense"}},
+        "topk": {"strategy": {"name": "topk", "ratio": args.ratio}},
+        "artopk-star": {"strategy": {"name": "artopk", "ratio": args.ratio, "index": "star"}},
+        "flexible": {"strategy": {"name": "flexible", "ratio": args.ratio}},
+    }
     dirs = []
     for name, extra in runs.items():
         cfg = build_config({**base, **extra, "out": str(root / name)})
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="a short comparison under a slow modeled network")
     d.add_argument("--workers", type=int, default=4)
     d.add_argument("--steps", type=int, default=300)
+    d.add_argument("--ratio", type=float, default=0.05, help="top-k keep fraction")
     d.add_argument("--out", default="runs/demo")
     d.set_defaults(fn=_demo)
     return p
