@@ -45,8 +45,9 @@ class DistributedOptimizer:
                 raise ValueError("pass strategy options to the strategy, not to the wrapper")
             self.strategy = strategy
         else:
+            buffers = [b for b in model.buffers() if b.is_floating_point()]
             self.strategy = build_strategy(strategy, model.parameters(), optimizer, self.comm,
-                                           **strategy_options)
+                                           buffers=buffers, **strategy_options)
         self.conditions = conditions
         self.steps_per_epoch = steps_per_epoch
         self.num_steps = 0
@@ -62,7 +63,8 @@ class DistributedOptimizer:
         epoch = self.num_steps / self.steps_per_epoch if self.steps_per_epoch else 0.0
         cond = (self.conditions.at(self.num_steps, int(epoch), 0.0)
                 if self.conditions is not None else None)
-        self.strategy.step(StepContext(self.num_steps, epoch, cond))
+        self.strategy.step(StepContext(self.num_steps, epoch, cond,
+                                       steps_per_epoch=self.steps_per_epoch))
         self.num_steps += 1
 
     def signals(self) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""FedAvg(C, E): local SGD with periodic averaging over a random fraction C of the workers
+(ddl-methods.md §2.5).
+
+Every E local epochs (``period_epochs``; E·|D_n|/b steps, which needs the loop's
+``steps_per_epoch``) or every ``period_steps`` steps, the participants S — ⌈C·N⌉ ranks drawn
+with a generator seeded by (seed, round), so every rank draws the same set without talking —
+average their parameters. Non-participants keep their local weights (the paper does not say;
+§2(e) decision). The paper's configurations are (C, E) ∈ {1, 0.5} × {0.25, 0.125}; the
+authors' code uses C = 1 with a fixed 250-step period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from flexsync.comm import Communicator
+from flexsync.strategies.base import StepContext
+from flexsync.strategies.local import LocalUpdateStrategy
+
+
+def fedavg_participants(round_: int, world_size: int, fraction: float, seed: int) -> list[int]:
+    """The ⌈C·N⌉ ranks averaging in ``round_``, sorted; identical on every rank."""
+    m = max(1, math.ceil(fraction * world_size - 1e-9))
+    g = torch.Generator().manual_seed(seed * 1_000_003 + round_)
+    return sorted(torch.randperm(world_size, generator=g)[:m].tolist())
+
+
+class FedAvg(LocalUpdateStrategy):
+    name = "fedavg"
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 comm: Communicator, fraction: float = 1.0, period_epochs: float | None = 0.25,
+                 period_steps: int | None = None, seed: int = 0, **base: Any) -> None:
+        super().__init__(params, optimizer, comm, **base)
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if (period_epochs is None) == (period_steps is None):
+            raise ValueError("give exactly one of period_epochs and period_steps")
+        if (period_epochs is not None and period_epochs <= 0) or \
+                (period_steps is not None and period_steps < 1):
+            raise ValueError("the FedAvg period must be positive")
+        self.fraction = fraction
+        self.period_epochs = period_epochs
+        self.period_steps = period_steps
+        self.seed = seed
+
+    def _period(self, ctx: StepContext) -> float:
+        if self.period_steps is not None:
+            return float(self.period_steps)
+        if not ctx.steps_per_epoch:
+            raise ValueError("fedavg with period_epochs needs the steps per epoch; "
+                             "pass steps_per_epoch or use period_steps")
+        return max(1.0, self.period_epochs * ctx.steps_per_epoch)
+
+    def step(self, ctx: StepContext) -> None:
+        self.optimizer.step()
+        period = self._period(ctx)
+        round_ = math.floor((ctx.step + 1) / period + 1e-9)
+        synced = round_ > math.floor(ctx.step / period + 1e-9)    # a period ended this step
+        if synced:
+            members = fedavg_participants(round_, self.comm.world_size, self.fraction, self.seed)
+            self.average_parameters(None if len(members) == self.comm.world_size else members)
+        self.count(synced)
+        self._signals = self.base_signals(ctx.step, synced)

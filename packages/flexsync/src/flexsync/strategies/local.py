@@ -1,0 +1,150 @@
+"""Shared machinery of strategies whose replicas step locally and are averaged now and then
+(SelSync, FedAvg, local SGD; ddl-methods.md §2.2 step 6 and §2.5).
+
+* **Parameter averaging (PA)**: w_n ← (1/|S|)·Σ_{m∈S} w_m with one allreduce-SUM of the
+  flattened parameters. Floating buffers (e.g. BatchNorm statistics) ride in the same message
+  when ``average_buffers`` (recommended in §2.2; the authors' code lets them diverge), and the
+  optimizer's floating state (momentum, Adam moments) when ``sync_optimizer_state`` (off by
+  default: the paper keeps it local). For a subset S (FedAvg's fraction C) ranks outside S
+  contribute zeros and keep their weights; the collective is still world-wide, so it is priced
+  as a full allreduce (an upper bound on a subset allreduce).
+* **Evaluation** (``eval_model``): between syncs the replicas differ, and the loop evaluates each
+  rank's replica on its own slice of the test set, which would mix models. With "average" (the
+  default) :meth:`before_eval` swaps in the replica mean w̄ and :meth:`after_eval` restores the
+  local weights, so the reported accuracy is that of one model (the one a user would deploy) and
+  training is unchanged. That exchange is experiment bookkeeping, so it is not accounted
+  (not in bytes, not in modeled time). "local" evaluates the replicas as they are.
+* **Counters**: sync and local steps, giving LSSR = local / (local + sync) and the
+  communication reduction vs. BSP, 1 / (1 − LSSR) (§2.2 step 7), in :meth:`summary`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from flexsync.comm import Communicator
+from flexsync.comm.consensus import agree_mean
+from flexsync.strategies.base import Strategy
+
+EVAL_MODELS = ("average", "local")
+
+
+class LocalUpdateStrategy(Strategy):
+    """Base class; subclasses call :meth:`average_parameters` and :meth:`count` in ``step``."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 comm: Communicator, *, average_buffers: bool = True,
+                 sync_optimizer_state: bool = False, eval_model: str = "average",
+                 divergence_every: int = 0, buffers: Iterable[torch.Tensor] = ()) -> None:
+        super().__init__(params, optimizer, comm, buffers=buffers)
+        if eval_model not in EVAL_MODELS:
+            raise ValueError(f"eval_model must be one of {EVAL_MODELS}, got {eval_model!r}")
+        if divergence_every < 0:
+            raise ValueError(f"divergence_every must be >= 0, got {divergence_every}")
+        self.average_buffers = average_buffers
+        self.sync_optimizer_state = sync_optimizer_state
+        self.eval_model = eval_model
+        self.divergence_every = divergence_every
+        self.steps_sync = 0
+        self.steps_local = 0
+        self.in_sync = True          # replicas identical (true at start: rank 0 broadcasts)
+        self._stash: list[torch.Tensor] | None = None
+
+    # -- what a PA sync carries --------------------------------------------------------------
+    def _model_tensors(self) -> list[torch.Tensor]:
+        return self.params + (self.buffers if self.average_buffers else [])
+
+    def _optimizer_tensors(self) -> list[torch.Tensor]:
+        out = []
+        for p in self.params:
+            for v in self.optimizer.state.get(p, {}).values():
+                if torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
+                    out.append(v)
+        return out
+
+    def _synced_tensors(self) -> list[torch.Tensor]:
+        extra = self._optimizer_tensors() if self.sync_optimizer_state else []
+        return self._model_tensors() + extra
+
+    def average_parameters(self, members: Sequence[int] | None = None) -> None:
+        """PA over ``members`` (all ranks when None): one accounted allreduce."""
+        tensors = self._synced_tensors()
+        flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+        member = members is None or self.comm.rank in members
+        if not member:
+            flat.zero_()
+        self.comm.allreduce(flat, tag="parameters")
+        if member:
+            flat.div_(self.comm.world_size if members is None else len(members))
+            _assign(tensors, flat)
+        self.in_sync = members is None or len(members) == self.comm.world_size
+
+    def count(self, synced: bool) -> None:
+        if synced:
+            self.steps_sync += 1
+        else:
+            self.steps_local += 1
+            self.in_sync = False
+
+    @property
+    def lssr(self) -> float:
+        total = self.steps_sync + self.steps_local
+        return self.steps_local / total if total else 0.0
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def divergence(self) -> float:
+        """Mean over ranks of ‖w_n − w̄‖ (§0.8); bookkeeping, not accounted."""
+        flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        mean = self.comm.allreduce(flat.clone(), accounted=False) / self.comm.world_size
+        return agree_mean(self.comm, [float(torch.linalg.vector_norm(flat - mean))],
+                          accounted=False)[0]
+
+    def base_signals(self, step: int, synced: bool) -> dict[str, Any]:
+        sig: dict[str, Any] = {"sync": int(synced), "lssr": self.lssr,
+                               "collective": "allreduce-ring" if synced else "none"}
+        if self.divergence_every and (step + 1) % self.divergence_every == 0:
+            sig["divergence"] = 0.0 if self.in_sync else self.divergence()
+        return sig
+
+    # -- evaluation -------------------------------------------------------------------------
+    def before_eval(self) -> None:
+        if self.eval_model != "average" or self.in_sync:
+            return
+        tensors = self._model_tensors()
+        self._stash = [t.detach().clone() for t in tensors]
+        flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+        self.comm.allreduce(flat, accounted=False)
+        _assign(tensors, flat.div_(self.comm.world_size))
+
+    def after_eval(self) -> None:
+        if self._stash is None:
+            return
+        with torch.no_grad():
+            for t, saved in zip(self._model_tensors(), self._stash, strict=True):
+                t.copy_(saved)
+        self._stash = None
+
+    # -- reporting and state ----------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        lssr = self.lssr
+        return {"lssr": lssr, "sync_steps": self.steps_sync, "local_steps": self.steps_local,
+                "comm_reduction": None if lssr >= 1.0 else 1.0 / (1.0 - lssr)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps_sync": self.steps_sync, "steps_local": self.steps_local,
+                "in_sync": self.in_sync}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps_sync = int(state["steps_sync"])
+        self.steps_local = int(state["steps_local"])
+        self.in_sync = bool(state["in_sync"])
+
+
+def _assign(tensors: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
+    chunks = torch.split(flat, [t.numel() for t in tensors])
+    with torch.no_grad():
+        for t, c in zip(tensors, chunks, strict=True):
+            t.copy_(c.view_as(t))
