@@ -47,7 +47,8 @@ def test_synchronous_damped_converges_to_fixed_point():
     assert eq.fixed_point_residual(g, res.q, 1.0) < 1e-6
 
 
-# Calibrated on seeds 0-5: U(mode) / max U was >= 0.97 on every seed; the bound keeps margin.
+# Calibrated on seeds 0-5: the mode attained the enumerated optimum (ratio 1.0) on every seed;
+# the bound 0.9 (design note §5.6 test 3) is measured above U(all stay).
 WELFARE_FRACTION = 0.9
 
 
@@ -61,8 +62,7 @@ def test_mode_is_epsilon_ne_and_near_optimal_small_game(seed):
     assert en.n_profiles == 729
     mode = tuple(int(x) for x in res.profile)
     assert mode in set(en.pure_ne)
-    lo = min(g.potential(np.array(p)) for p in [(0, 0, 0)])
-    # compare on the shifted scale so the bound is meaningful for any sign
+    lo = g.potential(np.zeros(3, dtype=int))  # everyone stays: shift so the ratio is scale-free
     assert g.potential(res.profile) - lo >= WELFARE_FRACTION * (en.best_value - lo)
 
 
