@@ -2,7 +2,8 @@
 
 Reproduces Chu, Jiang, Swany, Chen, "QTrojan: A Circuit Backdoor Against Quantum Neural
 Networks", ICASSP 2023 (arXiv 2302.08090). Layering (imports point left):
-``sim`` <- ``circuit`` <- ``compiler`` <- ``qnn`` <- ``attacks`` <- ``experiments`` / ``cli``,
+``sim`` <- ``circuit`` <- ``executor``, ``compiler`` <- ``qnn`` <- ``attacks`` <- ``experiments``
+/ ``cli``,
 with ``data``, ``training`` and ``metrics`` beside them.
 """
 
