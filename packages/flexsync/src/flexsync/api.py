@@ -24,11 +24,21 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
     out_dir = Path(out or cfg.out)
     user = UserParts(dataset, model_fn) if (dataset is not None or model_fn is not None) else None
     if under_torchrun():
+        if cfg.network.kind == "emulated":
+            raise ValueError("network kind 'emulated' works with the local launcher only; under "
+                             "torchrun the links are whatever connects your machines")
         device = init_from_env(cfg.backend, cfg.timeout_s)
         try:
             return run_worker(cfg, out_dir, user, device=device)
         finally:
             dist.destroy_process_group()
     prepare_dataset(cfg, user)        # build once here; forked workers share it
+    if cfg.network.kind == "emulated":
+        from flexsync.net.emulate import EmulatedNetwork
+        from flexsync.net.units import parse_bandwidth
+
+        with EmulatedNetwork(cfg.workers, parse_bandwidth(cfg.network.bandwidth)) as net:
+            return run_local(run_worker, cfg.workers, (cfg, out_dir, user), backend="gloo",
+                             timeout_s=cfg.timeout_s, emulation=net)[0]
     return run_local(run_worker, cfg.workers, (cfg, out_dir, user),
                      backend=cfg.backend, timeout_s=cfg.timeout_s)[0]

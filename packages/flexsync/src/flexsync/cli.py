@@ -15,6 +15,8 @@ def _run(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
     if args.workers is not None:
         overrides.append(f"workers={args.workers}")
+    if args.network is not None:
+        overrides += network_overrides(args.network)
     if not any(o.split("=", 1)[0].strip() == "out" for o in overrides):
         explicit = {}
         if args.config:
@@ -36,6 +38,17 @@ def _run(args: argparse.Namespace) -> int:
         print(results_table([cfg.out]))
         print(f"run directory: {cfg.out}")
     return 0
+
+
+def network_overrides(spec: str) -> list[str]:
+    """``emulated:bandwidth=100mbit`` → [network.kind=emulated, network.bandwidth=100mbit]."""
+    kind, _, rest = spec.partition(":")
+    out = [f"network.kind={kind.strip()}"]
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        if "=" not in item:
+            raise ConfigError(f"--network expects KIND:key=value,..., got {spec!r}")
+        out.append(f"network.{item}")
+    return out
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -126,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set strategy.name=dense --set workers=3")
     r.add_argument("--workers", type=int, help="shorthand for --set workers=N")
+    r.add_argument("--network", metavar="KIND:key=value,...",
+                   help="e.g. emulated:bandwidth=100mbit or modeled:alpha=5ms,bandwidth=1Gbit")
     r.add_argument("--print-config", action="store_true",
                    help="print the resolved config with every default, then exit")
     r.set_defaults(fn=_run)
@@ -152,13 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)       # run every finally: workers and namespaces go away
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.fn(args)
     except ConfigError as e:
         print(f"flexsync: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        from flexsync.net.emulate import EmulationUnavailable
+
+        if isinstance(e, EmulationUnavailable):
+            print(f"flexsync: {e}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         print("flexsync: interrupted; all workers stopped", file=sys.stderr)
         return 130

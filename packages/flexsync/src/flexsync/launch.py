@@ -76,7 +76,7 @@ def _die_with_parent() -> None:
 
 
 def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
-           fn: Callable[..., Any], args: tuple) -> None:
+           fn: Callable[..., Any], args: tuple, emulation: Any) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C for everyone
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
@@ -84,6 +84,8 @@ def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
     torch.set_num_threads(1)
     code = 0
     try:
+        if emulation is not None:
+            emulation.enter(rank)
         device = torch.device("cpu")
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
@@ -136,12 +138,14 @@ def _stop(procs: list[mp.Process], grace_s: float = 3.0) -> None:
 
 def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
               backend: str = "gloo", timeout_s: float = 300,
-              deadline_s: float | None = None) -> list[Any]:
+              deadline_s: float | None = None, emulation: Any = None) -> list[Any]:
     """Run ``fn(*args)`` in ``world_size`` forked workers joined in one process group.
 
     Returns each rank's return value. If any worker fails, the others are stopped at once and
     :class:`WorkerFailed` names the first rank that failed. ``deadline_s`` bounds the whole
-    run (tests use it so a hang becomes a failure).
+    run (tests use it so a hang becomes a failure). ``emulation`` (an
+    :class:`~flexsync.net.emulate.EmulatedNetwork` that is up) puts each rank in its own
+    network namespace behind a shaped link.
     """
     if world_size < 1:
         raise ValueError(f"world_size must be >= 1, got {world_size}")
@@ -151,7 +155,8 @@ def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
     ctx = mp.get_context("fork")
     workdir = tempfile.mkdtemp(prefix="flexsync-")
     procs = [ctx.Process(target=_child, name=f"flexsync-rank{r}",
-                         args=(r, world_size, workdir, backend, timeout_s, fn, args))
+                         args=(r, world_size, workdir, backend, timeout_s, fn, args,
+                               emulation))
              for r in range(world_size)]
     try:
         torch.set_num_threads(1)    # no OpenMP pool may be running when we fork

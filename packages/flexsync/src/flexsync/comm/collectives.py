@@ -12,6 +12,7 @@ agreement) passes ``accounted=False`` and is neither priced nor counted.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -54,6 +55,9 @@ class Communicator:
             )
         self.device = device
         self.records: list[CommRecord] = []
+        # (kind, algo, nbytes, seconds) of every collective, accounted or not: the raw
+        # material of live α-β estimation.
+        self.timings: list[tuple[str, str | None, int, float]] = []
         self.total_bytes = 0
         self.total_collectives = 0
 
@@ -63,6 +67,13 @@ class Communicator:
             self.records.append(rec)
             self.total_bytes += rec.nbytes
             self.total_collectives += 1
+
+    def take_timings(self) -> list[tuple[str, str | None, int, float]]:
+        out, self.timings = self.timings, []
+        return out
+
+    def _timed(self, kind: str, algo: str | None, nbytes: int, started: float) -> None:
+        self.timings.append((kind, algo, nbytes, time.perf_counter() - started))
 
     def take_records(self) -> list[CommRecord]:
         """Return and clear the records since the last call (one training step's worth)."""
@@ -86,7 +97,9 @@ class Communicator:
             CommRecord("allreduce", _nbytes(tensor), tensor.numel(), algo, scalable, tag), accounted
         )
         if self.world_size > 1:
+            t0 = time.perf_counter()
             dist.all_reduce(tensor, op=_OPS[op], group=self.group)
+            self._timed("allreduce", algo, _nbytes(tensor), t0)
         return tensor
 
     def allgather(
@@ -100,7 +113,9 @@ class Communicator:
             (self.world_size, *tensor.shape), dtype=tensor.dtype, device=tensor.device
         )
         if self.world_size > 1:
+            t0 = time.perf_counter()
             dist.all_gather(list(out.unbind(0)), tensor.contiguous(), group=self.group)
+            self._timed("allgather", None, _nbytes(tensor), t0)
         else:
             out[0].copy_(tensor)
         return out
@@ -120,7 +135,9 @@ class Communicator:
             CommRecord("broadcast", _nbytes(tensor), tensor.numel(), None, scalable, tag), accounted
         )
         if self.world_size > 1:
+            t0 = time.perf_counter()
             dist.broadcast(tensor, src=_global_rank(self.group, src), group=self.group)
+            self._timed("broadcast", None, _nbytes(tensor), t0)
         return tensor
 
     def barrier(self, accounted: bool = False) -> None:

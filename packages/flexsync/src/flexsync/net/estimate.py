@@ -1,0 +1,82 @@
+"""Live α-β estimation from the run's own collectives (no ping, no iperf).
+
+Every collective the Communicator runs is timed. Each timing is one linear equation of the
+cost model (ddl-methods.md §0.3), t ≈ a·α + b·X·β, with (a, b) known from the collective's
+kind and the world size: ring allreduce (2(N−1), 2(N−1)/N), allgather (L, N−1), broadcast
+(L, L). Small bookkeeping messages pin α, gradient-sized ones pin β; a non-negative least
+squares fit over a sliding window gives both. Ranks fit locally and then agree on the
+median of their fits (robust to one rank whose timings are inflated by waiting for others).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+
+import numpy as np
+from scipy.optimize import nnls
+
+from flexsync.net.conditions import NetworkConditions
+
+
+def coefficients(kind: str, algo: str | None, world: int) -> tuple[float, float] | None:
+    if world <= 1:
+        return None
+    lg = math.log2(world)
+    if kind == "allreduce":
+        if algo == "tree":
+            return 2 * lg, 2 * lg
+        return 2 * (world - 1), 2 * (world - 1) / world
+    if kind == "allgather":
+        return lg, world - 1
+    if kind == "broadcast":
+        return lg, lg
+    return None
+
+
+class AlphaBetaEstimator:
+    def __init__(self, world: int, window: int = 200, min_samples: int = 10) -> None:
+        self.world = world
+        self.min_samples = min_samples
+        self._rows: deque[tuple[float, float, float]] = deque(maxlen=window)
+
+    def observe(self, kind: str, algo: str | None, nbytes: float, seconds: float) -> None:
+        c = coefficients(kind, algo, self.world)
+        if c is not None and seconds > 0:
+            self._rows.append((c[0], c[1] * nbytes, seconds))
+
+    def observe_many(self, timings: Iterable[tuple[str, str | None, int, float]]) -> None:
+        for kind, algo, nbytes, seconds in timings:
+            self.observe(kind, algo, nbytes, seconds)
+
+    def fit(self) -> tuple[float, float] | None:
+        """(α seconds, β seconds/byte), or None while the window cannot separate them."""
+        if len(self._rows) < self.min_samples:
+            return None
+        rows = np.array(self._rows)
+        sizes = rows[:, 1]
+        if sizes.max() <= 0 or sizes.min() == sizes.max():
+            return None
+        # Relative error weighting: each equation scaled by 1/t so small messages count.
+        w = 1.0 / rows[:, 2]
+        (alpha, beta), _ = nnls(rows[:, :2] * w[:, None], rows[:, 2] * w)
+        if beta <= 0:
+            return None
+        return float(alpha), float(beta)
+
+
+class MeasuredConditions:
+    """A conditions source fed by the agreed live estimate; starts from ``initial``."""
+
+    def __init__(self, initial: NetworkConditions) -> None:
+        self.current = initial
+        self.updates = 0
+
+    def at(self, step: int, epoch: int, time_s: float) -> NetworkConditions:
+        return self.current
+
+    def update(self, alpha: float, beta: float) -> None:
+        if math.isfinite(alpha) and math.isfinite(beta) and beta > 0:
+            self.current = NetworkConditions(alpha, 1.0 / beta)
+            self.updates += 1

@@ -1,0 +1,49 @@
+"""Live α-β estimation recovers the parameters that generated the timings."""
+
+import random
+
+import pytest
+
+from flexsync.net import cost_model as cm
+from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions, coefficients
+
+
+def test_coefficients_match_the_cost_model():
+    for kind, fn in (("allgather", cm.allgather), ("broadcast", cm.broadcast)):
+        a, b = coefficients(kind, None, 8)
+        assert a * 1e-3 + b * 5000 * 1e-8 == pytest.approx(fn(5000, 8, 1e-3, 1e-8))
+    a, b = coefficients("allreduce", "ring", 8)
+    assert a * 1e-3 + b * 5000 * 1e-8 == pytest.approx(cm.ring_allreduce(5000, 8, 1e-3, 1e-8))
+    assert coefficients("allreduce", "ring", 1) is None
+
+
+@pytest.mark.parametrize("alpha, mbit", [(1e-3, 20), (5e-3, 100), (2e-4, 1000)])
+def test_fit_recovers_alpha_and_bandwidth_from_noisy_timings(alpha, mbit):
+    beta = 1 / (mbit * 1.25e5)
+    rng = random.Random(0)
+    est = AlphaBetaEstimator(4)
+    for _ in range(60):
+        est.observe("allreduce", "ring", 262_144, cm.ring_allreduce(262_144, 4, alpha, beta)
+                    * rng.uniform(1.0, 1.1))
+        est.observe("allgather", None, 24, cm.allgather(24, 4, alpha, beta) * rng.uniform(1, 1.1))
+    a, b = est.fit()
+    assert a == pytest.approx(alpha, rel=0.15)
+    assert 1 / b == pytest.approx(1 / beta, rel=0.1)
+
+
+def test_one_message_size_cannot_separate_alpha_from_beta():
+    est = AlphaBetaEstimator(4)
+    for _ in range(20):
+        est.observe("allreduce", "ring", 1000, 0.01)
+    assert est.fit() is None
+
+
+def test_measured_conditions_ignore_non_finite_updates():
+    from flexsync.net.conditions import NetworkConditions
+
+    src = MeasuredConditions(NetworkConditions(1e-3, 1e6))
+    src.update(float("nan"), 1e-7)
+    src.update(1e-3, 0.0)
+    assert src.at(5, 0, 0.0) == NetworkConditions(1e-3, 1e6) and src.updates == 0
+    src.update(2e-3, 1e-7)
+    assert src.at(5, 0, 0.0).bandwidth == pytest.approx(1e7)
