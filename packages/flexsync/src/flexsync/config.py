@@ -207,9 +207,55 @@ class LocalSGDConfig(_LocalUpdateConfig):
     average_every: int = Field(0, ge=0, description="0: never average (SelSync with δ = ∞)")
 
 
+class GraVACConfig(_Strict):
+    """GraVAC (ddl-methods.md §3(a)-(b)); compression factors θ (keep fraction 1/θ)."""
+
+    name: Literal["gravac"]
+    theta_min: float = Field(10.0, gt=1)
+    theta_max: float = Field(1000.0, gt=1)
+    policy: Literal["exponential", "geometric"] = "exponential"
+    epsilon: float = Field(0.7, ge=0, description="gain threshold ε")
+    omega: float = Field(0.01, ge=0, description="promotion / saturation tolerance ω")
+    window: int = Field(500, ge=1, description="steps per candidate CF")
+    smoothing: float | None = Field(None, gt=0, le=1, description="gain EWMA; null: N/100")
+    gain_smoothing: Literal["ratio_of_ewma", "ewma_of_ratio"] = "ratio_of_ewma"
+    gain_norm: Literal["sq", "l2"] = "sq"
+    gain_denominator: Literal["fed", "raw"] = "fed"
+    selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GraVACConfig:
+        if self.theta_min >= self.theta_max:
+            raise ValueError(f"theta_min ({self.theta_min}) must be below theta_max "
+                             f"({self.theta_max})")
+        return self
+
+
+class AccordionConfig(_Strict):
+    """Accordion baseline (ddl-methods.md §3(a)): low CF in critical regimes, else high."""
+
+    name: Literal["accordion"]
+    low_cf: float = Field(10.0, ge=1)
+    high_cf: float = Field(1000.0, ge=1)
+    eta: float = Field(0.2, ge=0, description="relative-change threshold η")
+    window: int = Field(100, ge=1)
+    smoothing: float = Field(0.02, ge=0, lt=1)
+    interval: int = Field(1, ge=1, description="steps between regime detections")
+    selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
+    gain_norm: Literal["sq", "l2"] = "sq"
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AccordionConfig:
+        if self.low_cf >= self.high_cf:
+            raise ValueError(f"low_cf ({self.low_cf}) must be below high_cf ({self.high_cf})")
+        return self
+
+
 StrategyConfig = Annotated[
     DenseConfig | TopkConfig | ARTopkConfig | FlexibleConfig | SelSyncConfig | FedAvgConfig
-    | LocalSGDConfig, Field(discriminator="name")
+    | LocalSGDConfig | GraVACConfig | AccordionConfig, Field(discriminator="name")
 ]
 
 

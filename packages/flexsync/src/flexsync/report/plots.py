@@ -30,6 +30,35 @@ def plot_run(run_dir: str | Path) -> Path:
     out = run_dir / "curves.png"
     fig.savefig(out, dpi=100)
     plt.close(fig)
+    if any("cf" in r for r in rows):
+        plot_factor(run_dir, rows)
+    return out
+
+
+def plot_factor(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
+    """The compression factor each step used (``cf`` in the metrics; 1 = dense) against steps,
+    with the gains when logged (GraVAC's δ_min, δ_c): ``factor.png``."""
+    run_dir = Path(run_dir)
+    rows = [r for r in (rows or read_metrics(run_dir / "metrics.jsonl")) if "cf" in r]
+    gains = [k for k in ("delta_min", "delta_c") if rows and k in rows[0]]
+    fig, axes = plt.subplots(2 if gains else 1, 1, figsize=(9, 6 if gains else 3.5),
+                             sharex=True, squeeze=False)
+    steps = [r["step"] for r in rows]
+    axes[0, 0].step(steps, [r["cf"] for r in rows], where="post", lw=0.8)
+    axes[0, 0].set(yscale="log", ylabel="compression factor (1 = dense)")
+    for k in gains:
+        axes[1, 0].plot(steps, [r[k] for r in rows], lw=0.8, label=k.replace("_", " "))
+    if gains:
+        axes[1, 0].set(ylabel="agreed gain")
+        axes[1, 0].legend(fontsize=8)
+    axes[-1, 0].set(xlabel="step")
+    for ax in axes[:, 0]:
+        ax.grid(alpha=0.3)
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    out = run_dir / "factor.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
     return out
 
 

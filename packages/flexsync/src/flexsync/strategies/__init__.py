@@ -8,17 +8,21 @@ from typing import Any
 import torch
 
 from flexsync.comm import Communicator
+from flexsync.strategies.accordion import Accordion
 from flexsync.strategies.artopk import ARTopK
 from flexsync.strategies.base import StepContext, Strategy
+from flexsync.strategies.ddp import DDPBaseline
 from flexsync.strategies.dense import Dense
 from flexsync.strategies.fedavg import FedAvg
 from flexsync.strategies.flexible import Flexible
+from flexsync.strategies.gravac import GraVAC
 from flexsync.strategies.localsgd import LocalSGD
 from flexsync.strategies.selsync import SelSync
 from flexsync.strategies.topk import TopK
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Dense, TopK, ARTopK, Flexible, SelSync, FedAvg, LocalSGD)
+    cls.name: cls for cls in (Dense, DDPBaseline, TopK, ARTopK, Flexible, SelSync, FedAvg,
+                              LocalSGD, GraVAC, Accordion)
 }
 
 
@@ -34,5 +38,5 @@ def build_strategy(
 
 __all__ = [
     "Strategy", "StepContext", "Dense", "TopK", "ARTopK", "Flexible", "SelSync", "FedAvg",
-    "LocalSGD", "STRATEGIES", "build_strategy",
+    "LocalSGD", "GraVAC", "Accordion", "STRATEGIES", "build_strategy",
 ]

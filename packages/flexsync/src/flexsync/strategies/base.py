@@ -29,6 +29,8 @@ class StepContext:
     conditions: NetworkConditions | None = None   # modeled network now (None on loopback)
     priced_params: int | None = None   # model size the cost model prices (network.model_params)
     steps_per_epoch: int | None = None            # for periods given in epochs (FedAvg's E)
+    prev_step_s: float | None = None   # modeled duration of the previous step (None at the first)
+    batch_size: int | None = None      # samples this rank trains on per step
 
 
 class Strategy(ABC):

@@ -89,10 +89,12 @@ class SparseStrategy(Strategy):
         if plan.take_snapshot:
             self._take_snapshot()
         c = plan.ratio
-        fed = self.ef.feed(flatten_grads(self.params))
+        grad = flatten_grads(self.params)
+        fed = self.ef.feed(grad)
         n, world = self.num_params, self.comm.world_size
         online = self.controller is not None and self.controller.mode == "online"
         cands = candidate_gains(fed, self.controller.candidates, self.gain_norm) if online else []
+        cands += self.piggyback(grad)
         k = cost_model.topk_count(n, c)
         broadcaster = None
         if k >= n:                                     # dense: everything is sent
@@ -126,14 +128,27 @@ class SparseStrategy(Strategy):
         self._signals = {"ratio": c, "k": min(k, n), "collective": collective, "gain": ex[0]}
         if broadcaster is not None:
             self._signals["broadcaster"] = broadcaster
+        n_cands = len(self.controller.candidates) if online else 0
+        self.observe_piggyback(ctx, ex[1 + n_cands:])
         if self.controller is not None:
             self._signals["moo_phase"] = plan.phase
             action = self.controller.observe(
-                ctx.step, plan, ex[0], ex[1:] if online else None, ctx.conditions,
+                ctx.step, plan, ex[0], ex[1:1 + n_cands] if online else None, ctx.conditions,
                 lambda r: self.cost(r, ctx.conditions, ctx))
             if action is not None:
                 self._restore_snapshot(fresh_residual=action == "restore_fresh")
             self.ratio = self.controller.ratio
+
+    # -- extra per-rank floats in the aggregation message (subclass hooks) ------------------
+    def piggyback(self, grad: torch.Tensor) -> list[float]:
+        """Floats of this rank (from its raw flat gradient) to ride along in this step's
+        aggregation message, at no extra collective. Default: none."""
+        return []
+
+    def observe_piggyback(self, ctx: StepContext, means: list[float]) -> None:
+        """The cluster means of :meth:`piggyback`'s floats, identical on every rank; called
+        after the optimizer step. Default: ignore."""
+        return None
 
     def _select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
         return select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)

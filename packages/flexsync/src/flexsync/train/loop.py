@@ -177,6 +177,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     bar = _progress(total_steps, cfg.progress and rank == 0)
 
     st = RunState()
+    prev_step_s: float | None = None      # the clock's last step, for throughput-aware strategies
     model.train()
     try:
         while st.step < total_steps:
@@ -192,7 +193,8 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             loss.backward()
             cond = clock.conditions(step, int(epoch))
             w1 = time.perf_counter()
-            strategy.step(StepContext(step, epoch, cond, priced, steps_per_epoch=spe))
+            strategy.step(StepContext(step, epoch, cond, priced, steps_per_epoch=spe,
+                                      prev_step_s=prev_step_s, batch_size=len(y)))
             w2 = time.perf_counter()
             cpu = time.thread_time() - c0
             records = comm.take_records()
@@ -201,6 +203,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             mean_loss = float(stats[:, 0].mean())
             t = clock.advance(step, int(epoch), float(stats[:, 1].max()), records,
                               measured_comm_s=float(stats[:, 2].max()))
+            prev_step_s = t.total
             st.wall += time.perf_counter() - w0
             st.history.append(mean_loss)
             st.step += 1

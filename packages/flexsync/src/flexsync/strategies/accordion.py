@@ -1,0 +1,95 @@
+"""Accordion (Agarwal et al., MLSys 2021), the adaptive baseline of the GraVAC paper
+(ddl-methods.md §3(a), "Accordion baseline").
+
+A critical-regime detector switches AG top-k between a low CF (gentle compression, in critical
+regimes where the gradient changes fast) and a high CF: the signal is the windowed EWMA
+(W = 100, a = 0.02) of Σ_l ‖g_l‖, the sum of per-layer L2 norms of the cluster-mean raw gradient;
+when it changed by at least η relative to its value ``interval`` steps earlier the regime is
+critical. While the window is still filling, training counts as critical (it starts in one).
+
+Each rank's Σ_l ‖g_l‖ rides along in the step's aggregation message (no extra collective), so the
+signal — and the CF of the next ``interval`` steps — is identical on every rank. ``interval`` 1
+compares consecutive steps (§3(a)); the original Accordion decides once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from flexsync.comm import Communicator
+from flexsync.strategies.base import StepContext
+from flexsync.strategies.smoothing import WindowedEWMA
+from flexsync.strategies.topk import TopK
+
+
+class Accordion(TopK):
+    """AG top-k whose CF is ``low_cf`` in critical regimes and ``high_cf`` otherwise.
+
+    Args:
+        low_cf, high_cf: compression factors (θ ≥ 1; 1 is dense); keep fraction = 1/θ.
+        eta: relative-change threshold η of the detector.
+        window, smoothing: the WindowedEWMA of the signal (W, a).
+        interval: steps between detections (the CF holds in between).
+        selector, gain_norm, seed: as for :class:`~flexsync.strategies.topk.TopK`.
+    """
+
+    name = "accordion"
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 comm: Communicator, low_cf: float = 10.0, high_cf: float = 1000.0,
+                 eta: float = 0.2, window: int = 100, smoothing: float = 0.02,
+                 interval: int = 1, **options: Any) -> None:
+        if not 1 <= low_cf < high_cf:
+            raise ValueError(f"need 1 <= low_cf < high_cf, got {low_cf}, {high_cf}")
+        if eta < 0 or interval < 1:
+            raise ValueError(f"need eta >= 0 and interval >= 1, got {eta}, {interval}")
+        super().__init__(params, optimizer, comm, ratio=1.0 / low_cf, **options)
+        self.low_cf, self.high_cf = float(low_cf), float(high_cf)
+        self.eta, self.interval = eta, interval
+        self.signal = WindowedEWMA(window, smoothing)
+        self.history: deque[float | None] = deque(maxlen=interval + 1)
+        self.cf = self.low_cf
+        self.critical = True
+        self.cf_steps: Counter[str] = Counter()
+
+    def step(self, ctx: StepContext) -> None:
+        used = self.cf
+        super().step(ctx)
+        self.cf_steps[f"{used:g}"] += 1
+        self._signals.update(cf=used, critical=self.critical, accordion_signal=self.history[-1])
+
+    def piggyback(self, grad: torch.Tensor) -> list[float]:
+        return [float(sum(g.norm() for g in torch.split(grad, self.sizes)))]
+
+    def observe_piggyback(self, ctx: StepContext, means: list[float]) -> None:
+        """Update the detector with the cluster-mean signal; at a detection step pick the CF
+        of the following steps (identical on every rank: the inputs are agreed)."""
+        self.history.append(self.signal.update(means[0]))
+        if (ctx.step + 1) % self.interval:
+            return
+        now, before = self.history[-1], self.history[0]
+        if now is None or before is None or len(self.history) <= self.interval:
+            self.critical = True
+        else:
+            self.critical = abs(now - before) / before >= self.eta if before > 0 else True
+        self.cf = self.low_cf if self.critical else self.high_cf
+        self.ratio = 1.0 / self.cf
+
+    def summary(self) -> dict[str, Any]:
+        return {"accordion": {"cf_steps": dict(self.cf_steps)}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "signal": self.signal.state_dict(),
+                "history": list(self.history), "cf": self.cf, "critical": self.critical,
+                "cf_steps": dict(self.cf_steps)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.signal.load_state_dict(state["signal"])
+        self.history = deque(state["history"], maxlen=self.interval + 1)
+        self.cf, self.critical = float(state["cf"]), bool(state["critical"])
+        self.cf_steps = Counter(state["cf_steps"])

@@ -1,0 +1,48 @@
+"""Accordion (ddl-methods.md §3(a) baseline): the critical-regime detector switches AG top-k
+between the low and the high CF, identically on every rank."""
+
+import torch
+import torch.nn as nn
+
+from flexsync.comm import Communicator
+from flexsync.strategies import Accordion, StepContext
+
+N_PARAMS = 1000
+
+
+class Flat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.zeros(400))
+        self.b = nn.Parameter(torch.zeros(600))
+
+
+def _worker():
+    rank = torch.distributed.get_rank()
+    model = Flat()
+    strat = Accordion(model.parameters(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      Communicator(), low_cf=10, high_cf=100, eta=0.2, window=2,
+                      smoothing=0.0, interval=2)
+    out = []
+    for step in range(12):
+        # rank-dependent noise; the cluster's gradient scale doubles every 2 steps until step 6
+        scale = 2.0 ** min(step // 2, 3) * (1 + rank)
+        g = scale * torch.randn(N_PARAMS, generator=torch.Generator().manual_seed(step))
+        model.a.grad, model.b.grad = g[:400].clone(), g[400:].clone()
+        strat.step(StepContext(step, 0.0))
+        records = [(r.kind, r.nbytes) for r in strat.comm.take_records()]
+        out.append((strat.signals()["cf"], strat.signals()["critical"], records))
+    return out, strat.summary()
+
+
+def test_detector_goes_from_low_to_high_cf_in_agreement(run_workers):
+    res = run_workers(_worker, 3)
+    assert all(r[0] == res[0][0] for r in res)
+    cfs = [cf for cf, _, _ in res[0][0]]
+    # critical while the window fills and while the signal doubles; calm once it is flat
+    assert cfs[:8] == [10.0] * 8 and cfs[-2:] == [100.0, 100.0]
+    for cf, _, records in res[0][0]:
+        k = int(N_PARAMS / cf)
+        # one allgather: k values + k indices + the gain + the piggybacked norm sum
+        assert records == [("allgather", 4 * (2 * k + 2))]
+    assert res[0][1] == {"accordion": {"cf_steps": {"10": 10, "100": 2}}}
