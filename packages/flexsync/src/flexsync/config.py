@@ -222,6 +222,7 @@ class GraVACConfig(_Strict):
     gain_norm: Literal["sq", "l2"] = "sq"
     gain_denominator: Literal["fed", "raw"] = "fed"
     selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
+    consensus: Literal["piggyback", "allreduce"] = "piggyback"
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")

@@ -80,9 +80,10 @@ def test_smoothed_gains_stay_in_unit_interval_even_after_a_reset(mode):
 
 
 # -- on workers ----------------------------------------------------------------------------------
-def _epsilon_worker(epsilon):
+def _epsilon_worker(epsilon, consensus="piggyback"):
     rank = torch.distributed.get_rank()
-    model, strat = _make(epsilon=epsilon, window=3, theta_min=10, theta_max=1000)
+    model, strat = _make(epsilon=epsilon, window=3, theta_min=10, theta_max=1000,
+                         consensus=consensus)
     out = []
     for step in range(7):
         _set_grads(model, _grad(rank, step))
@@ -103,9 +104,13 @@ def test_epsilon_zero_always_sends_the_candidate_with_multilevel_k(run_workers):
         assert 0.0 <= sig["delta_c"] <= 1.0 and 0.0 <= sig["delta_min"] <= 1.0
         k = max(1, int(N_PARAMS / sig["cf"]))
         assert sig["k"] == k
-        # one consensus allreduce of (δ_min, δ_c), then one allgather of k values + k indices
-        assert rows[0][2] == [("allreduce", "consensus", 16),
-                              ("allgather", "values+indices", 8 * k)]
+        # one allgather of k values + k indices + this rank's (δ_min, δ_c), whose mean decides
+        # the next step; an explicit consensus allreduce only when no agreed gain exists yet
+        # (the first step, and a new candidate at each window boundary)
+        sent = [("allgather", "values+indices", 8 * k + 8)]
+        if step in (0, 3, 6):
+            sent.insert(0, ("allreduce", "consensus", 16))
+        assert rows[0][2] == sent
     # window 3: candidates advance 20 -> 40 -> 160 at steps 3 and 6
     assert [r[0]["theta_c"] for r in per_rank[0]] == [20, 20, 20, 40, 40, 40, 160]
 
@@ -116,16 +121,17 @@ def test_epsilon_above_one_always_sends_dense_and_empties_the_residual(run_worke
         for sig, residual_max, records, _ in out:
             assert sig["decision"] == "dense" and sig["cf"] == 1.0
             assert residual_max == 0.0
-            assert records[-1] == ("allreduce", "gradients", 4 * N_PARAMS)
+            assert records[-1] == ("allreduce", "gradients", 4 * (N_PARAMS + 2))
         assert summary["decisions"] == {"dense": 7}
         # every step but the last has its modeled duration: N·b/t·δ = 3·8/0.5·1
         assert summary["throughput_table"] == {"1": {"throughput": 48.0, "steps": 6}}
 
 
-def test_decisions_follow_the_agreed_gain_not_the_local_one(run_workers):
+@pytest.mark.parametrize("consensus", ["piggyback", "allreduce"])
+def test_decisions_follow_the_agreed_gain_not_the_local_one(run_workers, consensus):
     """Rank 0's local δ_min is far above ε = 0.6 and the others' below it: the mean decides,
     identically everywhere (a local decision would pick different collectives and hang)."""
-    res = run_workers(_epsilon_worker, 3, 0.6)
+    res = run_workers(_epsilon_worker, 3, 0.6, consensus)
     local = [[row[3] for row in r[0]] for r in res]
     assert local[0][-1] > 0.6 > local[1][-1]                     # ranks disagree locally
     for step in range(7):
@@ -135,6 +141,10 @@ def test_decisions_follow_the_agreed_gain_not_the_local_one(run_workers):
         if sigs[0]["delta_c"] >= 0.6:
             expected = "candidate"
         assert sigs[0]["decision"] == expected
+        if consensus == "allreduce":     # this step's own gains, agreed before the tests
+            assert sum(1 for r in res[0][0][step][2] if r[1] == "consensus") == 1
+            mean = sum(r[0][step][3] for r in res) / 3
+            assert sigs[0]["delta_min"] == pytest.approx(min(1.0, mean), rel=1e-6)
 
 
 def _scaleup_worker():

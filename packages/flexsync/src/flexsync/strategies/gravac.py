@@ -7,8 +7,13 @@ Compression factor (CF) θ means keep fraction 1/θ (θ = 1 is dense). Every ste
 2. Level 1: g_min = top-k of g_ef at θ_min. Level 2 (multi-level): g_c = top-k of the
    *already sparse* g_min at the candidate θ_c > θ_min.
 3. Gains δ = EWMA(‖g_sent‖²) / EWMA(‖g_ef‖²) for g_min and g_c (``gain_smoothing``
-   "ratio_of_ewma", the paper's text; "ewma_of_ratio" is Alg. 1's form); then the
-   allreduce-mean of (δ_min, δ_c) over ranks, so every rank takes the same decision (§0.6).
+   "ratio_of_ewma", the paper's text; "ewma_of_ratio" is Alg. 1's form), then their mean over
+   ranks, so every rank takes the same decision (§0.6). ``consensus`` "allreduce" agrees this
+   step's gains with one tiny allreduce before the tests (§3(a) verbatim). "piggyback" (default)
+   carries each rank's gains in the step's aggregation message and tests the cluster mean of
+   the previous step's smoothed gains (one step of lag on an EWMA, no extra α-bound
+   collective); it falls back to the allreduce at the first step and whenever θ_min or θ_c
+   just changed (no agreed gain exists yet for the new CF).
 4. Scale-down, per step: send g_c if δ_c ≥ ε, else g_min if δ_min ≥ ε (allgather of values and
    indices), else g_ef dense (allreduce; the residual becomes 0).
 5. Throughput table: T_comp[θ] ← running mean of T_sys·δ over the steps that sent at θ, with
@@ -173,9 +178,12 @@ class GraVAC(Strategy):
                  policy: str = "exponential", epsilon: float = 0.7, omega: float = 0.01,
                  window: int = 500, smoothing: float | None = None,
                  gain_smoothing: str = "ratio_of_ewma", gain_norm: str = "sq",
-                 gain_denominator: str = "fed", selector: str = "topk", seed: int = 0,
-                 **base: Any) -> None:
+                 gain_denominator: str = "fed", selector: str = "topk",
+                 consensus: str = "piggyback", seed: int = 0, **base: Any) -> None:
         super().__init__(params, optimizer, comm, **base)
+        if consensus not in ("piggyback", "allreduce"):
+            raise ValueError(f"consensus must be 'piggyback' or 'allreduce', got {consensus!r}")
+        self.consensus = consensus
         self.schedule = candidate_schedule(theta_min, theta_max, policy)
         if epsilon < 0 or omega < 0:
             raise ValueError(f"epsilon and omega must be >= 0, got {epsilon}, {omega}")
@@ -204,6 +212,7 @@ class GraVAC(Strategy):
         self.sizes = [p.numel() for p in self.params]
         self.generator = torch.Generator().manual_seed(seed * 7919 + comm.rank)
         self.gains = (1.0, 1.0)            # the last agreed (δ_min, δ_c)
+        self._agreed: tuple[float, float] | None = None   # piggybacked means, for the next step
         self._sent: tuple[float, float] | None = None   # (θ, δ) of the previous step
         self.cf_steps: Counter[str] = Counter()
         self.decisions: Counter[str] = Counter()
@@ -230,8 +239,12 @@ class GraVAC(Strategy):
                  self.c_gain.update(self._norm(v_c), den)]
         if self.gain_denominator == "fed":
             local = [min(1.0, max(0.0, g)) for g in local]
-        d_min, d_c = agree_mean(self.comm, local)                        # consensus (§0.6)
+        if self._agreed is None:                                         # consensus (§0.6)
+            d_min, d_c = agree_mean(self.comm, local)
+        else:
+            d_min, d_c = self._agreed
         self.gains = (d_min, d_c)
+        extras = torch.tensor(local if self.consensus == "piggyback" else [])
 
         if d_c >= self.epsilon and self.theta_c > self.theta_min:
             decision, theta, gain, values, idx = "candidate", self.theta_c, d_c, v_c, idx_c
@@ -240,14 +253,18 @@ class GraVAC(Strategy):
         else:
             decision, theta, gain, values, idx = "dense", 1.0, 1.0, None, None
         if values is None:
-            agg = self.comm.allreduce(fed, tag="gradients")
+            total = self.comm.allreduce(torch.cat([fed, extras.to(fed)]), tag="gradients")
+            agg, ex = total[:n], total[n:]
             self.ef.reset()
             collective = "dense"
         else:
-            agg, _ = allgather_sparse(self.comm, values, idx, n)
+            agg, ex = allgather_sparse(self.comm, values, idx, n, extras)
             self.ef.absorb(fed, idx)
             collective = "allgather"
         agg /= self.comm.world_size
+        if self.consensus == "piggyback":
+            ex = (ex / self.comm.world_size).tolist()
+            self._agreed = (ex[0], ex[1])
         assign_grads(self.params, agg)
         self.optimizer.step()
 
@@ -282,6 +299,7 @@ class GraVAC(Strategy):
         if self.theta_c > self.theta_min and d_min > 0 and abs(d_min - d_c) / d_min <= self.omega:
             self.theta_min = self.theta_c                       # promotion keeps θ_c's history
             self.min_gain = copy.deepcopy(self.c_gain)
+            self._agreed = None
         later = [t for t in self.schedule if t > max(self.theta_min, self.theta_c)]
         if later:
             self._set_candidate(later[0])
@@ -299,6 +317,7 @@ class GraVAC(Strategy):
         if theta != self.theta_c:
             self.theta_c = theta
             self.c_gain.reset()
+            self._agreed = None
 
     # -- reporting and checkpoints -------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -315,7 +334,7 @@ class GraVAC(Strategy):
             "min_gain": self.min_gain.state_dict(), "c_gain": self.c_gain.state_dict(),
             "table": self.table.state_dict(), "gains": list(self.gains), "sent": self._sent,
             "cf_steps": dict(self.cf_steps), "decisions": dict(self.decisions),
-            "events": list(self.events),
+            "events": list(self.events), "agreed": self._agreed,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -331,3 +350,4 @@ class GraVAC(Strategy):
         self.cf_steps = Counter(state["cf_steps"])
         self.decisions = Counter(state["decisions"])
         self.events = list(state["events"])
+        self._agreed = None if state["agreed"] is None else tuple(state["agreed"])
