@@ -130,6 +130,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from flexsync import bench
+
+    out = Path(args.out)
+    opts = {"workers": args.workers}
+    if args.suite in ("fidelity", "emulated"):
+        opts["bandwidth"] = args.bandwidth
+    if args.steps is not None and args.suite in ("overhead", "emulated"):
+        opts["steps"] = args.steps
+    if args.only and args.suite == "emulated":
+        opts["only"] = args.only
+    print(bench.SUITES[args.suite](out, **opts))
+    print(f"\nwritten to {out / (args.suite + '.md')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flexsync", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -157,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="print a results table of run directories")
     t.add_argument("runs", nargs="+")
     t.set_defaults(fn=_table)
+
+    b = sub.add_parser("bench", help="run a benchmark suite (fidelity, overhead, emulated)")
+    b.add_argument("suite", choices=["fidelity", "overhead", "emulated"])
+    b.add_argument("--workers", type=int, default=4)
+    b.add_argument("--bandwidth", default="50mbit", help="emulated uplink rate")
+    b.add_argument("--steps", type=int)
+    b.add_argument("--only", nargs="+", help="emulated: subset of runs")
+    b.add_argument("--out", default="benchmarks/results")
+    b.set_defaults(fn=_bench)
 
     d = sub.add_parser("demo", help="a short comparison under a slow modeled network")
     d.add_argument("--workers", type=int, default=4)

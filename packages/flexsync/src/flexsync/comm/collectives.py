@@ -62,6 +62,10 @@ class Communicator:
         self.total_collectives = 0
 
     # -- accounting -------------------------------------------------------------------------
+    def record(self, rec: CommRecord, accounted: bool = True) -> None:
+        """Account a collective that ran outside this object (e.g. inside DDP)."""
+        self._record(rec, accounted)
+
     def _record(self, rec: CommRecord, accounted: bool) -> None:
         if accounted and self.world_size > 1:
             self.records.append(rec)

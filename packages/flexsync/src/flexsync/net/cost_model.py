@@ -42,6 +42,12 @@ def broadcast(x: float, n: int, alpha: float, beta: float) -> float:
     return alpha * lg + lg * x * beta
 
 
+def flat_broadcast(x: float, n: int, alpha: float, beta: float) -> float:
+    """The root sends X to each peer in turn, α + (N−1)·X·β: what gloo's CPU broadcast does
+    on links limited per host (measured by ``flexsync bench fidelity``)."""
+    return 0.0 if n <= 1 else alpha + (n - 1) * x * beta
+
+
 def allgather(x: float, n: int, alpha: float, beta: float) -> float:
     """Allgather where each worker contributes X bytes, αL + (N−1)·X·β."""
     return 0.0 if n <= 1 else alpha * _log2(n) + (n - 1) * x * beta

@@ -62,17 +62,17 @@ def plot_factor(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
     return out
 
 
-def plot_comparison(run_dirs: list[Path], out: Path) -> Path:
-    """Test metric of several runs against modeled time, one line per run."""
+def plot_comparison(run_dirs: list[Path], out: Path, x: str = "modeled_time") -> Path:
+    """Test metric of several runs against steps and against ``x`` (modeled_time or
+    wall_time), one line per run."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for d in run_dirs:
         rows = [r for r in read_metrics(Path(d) / "metrics.jsonl") if "test_accuracy" in r]
         metric = "test_perplexity" if rows and "test_perplexity" in rows[0] else "test_accuracy"
         axes[0].plot([r["step"] for r in rows], [r[metric] for r in rows], label=Path(d).name)
-        axes[1].plot([r["modeled_time"] for r in rows], [r[metric] for r in rows],
-                     label=Path(d).name)
+        axes[1].plot([r[x] for r in rows], [r[metric] for r in rows], label=Path(d).name)
     axes[0].set(xlabel="step", ylabel="test metric")
-    axes[1].set(xlabel="modeled time (s)", ylabel="test metric")
+    axes[1].set(xlabel=x.replace("_", " ") + " (s)", ylabel="test metric")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -59,6 +59,15 @@ class Strategy(ABC):
         """The last step's method-specific signals (ratio, collective, gain, …) for the log."""
         return dict(self._signals)
 
+    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module the training loop runs forward/backward through (default: the model
+        itself; the DDP baseline wraps it)."""
+        return model
+
+    def close(self) -> None:
+        """Release anything the strategy installed (called once when training ends)."""
+        return None
+
     def before_eval(self) -> None:
         """Called on every rank before the periodic test evaluation (e.g. to average
         replicas that drifted apart). Default: nothing."""

@@ -1,0 +1,87 @@
+"""The peer a PyTorch user would pick instead: plain DistributedDataParallel, optionally with
+PyTorch's own fp16 or PowerSGD communication hooks (``hook: none`` is DDP's built-in C++
+allreduce). A comparison baseline for benchmarks.
+
+DDP overlaps bucketed allreduces with the backward pass, so aggregation happens inside
+``loss.backward()`` and :meth:`step` only steps the optimizer. So that its traffic is counted
+and priced like every other strategy's, the allreduces DDP's Python hooks issue are recorded
+on the run's Communicator (by wrapping ``torch.distributed.all_reduce`` in this worker
+process for the lifetime of the strategy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from flexsync.comm import CommRecord, Communicator
+from flexsync.strategies.base import StepContext, Strategy
+
+HOOKS = ("none", "allreduce", "fp16", "powersgd")
+
+
+class DDPBaseline(Strategy):
+    name = "ddp"
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 comm: Communicator, hook: str = "allreduce", powersgd_rank: int = 2,
+                 powersgd_start_iter: int = 10, bucket_cap_mb: float = 25.0,
+                 **base: Any) -> None:
+        super().__init__(params, optimizer, comm, **base)
+        if hook not in HOOKS:
+            raise ValueError(f"ddp hook must be one of {HOOKS}, got {hook!r}")
+        self.hook = hook
+        self.powersgd_rank = powersgd_rank
+        self.powersgd_start_iter = powersgd_start_iter
+        self.bucket_cap_mb = bucket_cap_mb
+        self._state: Any = None
+        self._original = None
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+        from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as psgd
+
+        ddp = nn.parallel.DistributedDataParallel(
+            model, broadcast_buffers=False, bucket_cap_mb=self.bucket_cap_mb)
+        if self.hook == "none":          # DDP's built-in C++ allreduce: counted in step()
+            return ddp
+        if self.hook == "allreduce":
+            ddp.register_comm_hook(None, default_hooks.allreduce_hook)
+        elif self.hook == "fp16":
+            ddp.register_comm_hook(None, default_hooks.fp16_compress_hook)
+        else:
+            self._state = psgd.PowerSGDState(
+                process_group=None, matrix_approximation_rank=self.powersgd_rank,
+                start_powerSGD_iter=self.powersgd_start_iter, random_seed=0)
+            ddp.register_comm_hook(self._state, psgd.powerSGD_hook)
+        self._count_allreduces()
+        return ddp
+
+    def _count_allreduces(self) -> None:
+        if self._original is not None:
+            return
+        original, comm = dist.all_reduce, self.comm
+
+        def counted(tensor: torch.Tensor, *args: Any, **kwargs: Any):
+            comm.record(CommRecord("allreduce", tensor.numel() * tensor.element_size(),
+                                    tensor.numel(), "ring", True, f"ddp-{self.hook}"))
+            return original(tensor, *args, **kwargs)
+
+        self._original = original
+        dist.all_reduce = counted
+
+    def close(self) -> None:
+        if self._original is not None:
+            dist.all_reduce = self._original
+            self._original = None
+
+    def step(self, ctx: StepContext) -> None:
+        if self.hook == "none" and self.comm.world_size > 1:
+            n = self.num_params
+            self.comm.record(CommRecord("allreduce", 4 * n, n, "ring", True, "ddp"))
+        self.optimizer.step()
+        self._signals = {"collective": f"ddp-{self.hook}"}
