@@ -83,8 +83,21 @@ class LoopbackNetwork(_Strict):
     kind: Literal["loopback"]
 
 
+class EmulatedNetworkConfig(_NetBase):
+    """Real shaped links: one network namespace per worker, tbf on each uplink (needs root).
+    With ``estimate`` the network conditions every strategy sees are fitted live from the
+    run's own collective timings; otherwise the configured bandwidth (and α = 0) is used."""
+
+    kind: Literal["emulated"]
+    bandwidth: Bandwidth = "100mbit"
+    estimate: bool = True
+
+    _check_bw = field_validator("bandwidth")(_bandwidth)
+
+
 Network = Annotated[
-    ModeledNetwork | ScheduleNetwork | LoopbackNetwork, Field(discriminator="kind")
+    ModeledNetwork | ScheduleNetwork | LoopbackNetwork | EmulatedNetworkConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -92,6 +105,16 @@ Network = Annotated[
 class DenseConfig(_Strict):
     name: Literal["dense"] = "dense"
     algo: Literal["ring", "tree", "ps"] = "ring"
+
+
+class DDPConfig(_Strict):
+    """Plain torch DDP with PyTorch's own comm hooks: the baseline users would pick."""
+
+    name: Literal["ddp"]
+    hook: Literal["none", "allreduce", "fp16", "powersgd"] = "none"
+    powersgd_rank: int = Field(2, ge=1)
+    powersgd_start_iter: int = Field(10, ge=1)
+    bucket_cap_mb: float = Field(25.0, gt=0)
 
 
 class MOOConfig(_Strict):
@@ -255,8 +278,9 @@ class AccordionConfig(_Strict):
 
 
 StrategyConfig = Annotated[
-    DenseConfig | TopkConfig | ARTopkConfig | FlexibleConfig | SelSyncConfig | FedAvgConfig
-    | LocalSGDConfig | GraVACConfig | AccordionConfig, Field(discriminator="name")
+    DenseConfig | DDPConfig | TopkConfig | ARTopkConfig | FlexibleConfig | SelSyncConfig
+    | FedAvgConfig | LocalSGDConfig | GraVACConfig | AccordionConfig,
+    Field(discriminator="name"),
 ]
 
 

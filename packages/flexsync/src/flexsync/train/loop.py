@@ -33,6 +33,7 @@ from flexsync.net.conditions import (
     ScheduleConditions,
     preset,
 )
+from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions
 from flexsync.net.units import parse_bandwidth, parse_duration
 from flexsync.strategies import StepContext, Strategy, build_strategy
 from flexsync.train.metrics import MetricsWriter, write_json
@@ -69,6 +70,9 @@ def conditions_from(cfg: Config) -> ConditionsSource | None:
     net = cfg.network
     if net.kind == "loopback":
         return None
+    if net.kind == "emulated":
+        start = NetworkConditions(1e-4, parse_bandwidth(net.bandwidth))
+        return MeasuredConditions(start) if net.estimate else FixedConditions(start)
     if net.kind == "modeled":
         return FixedConditions(
             NetworkConditions(parse_duration(net.alpha), parse_bandwidth(net.bandwidth))
@@ -159,10 +163,13 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     options = cfg.strategy.model_dump(exclude={"name"})
     strategy: Strategy = build_strategy(cfg.strategy.name, model.parameters(), optimizer, comm,
                                         buffers=_floating_buffers(model), **options)
+    net = strategy.wrap_model(model)       # what forward/backward run through
     num_params = strategy.num_params
     scale = (cfg.network.model_params / num_params
              if getattr(cfg.network, "model_params", None) else 1.0)
-    clock = VirtualClock(world, conditions_from(cfg), scale)
+    source = conditions_from(cfg)
+    clock = VirtualClock(world, source, scale)
+    estimator = AlphaBetaEstimator(world) if isinstance(source, MeasuredConditions) else None
     priced = int(cfg.network.model_params) if getattr(cfg.network, "model_params", None) else None
 
     sampler, injector = build_data_pipeline(cfg, data, comm)
@@ -179,6 +186,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     st = RunState()
     prev_step_s: float | None = None      # the clock's last step, for throughput-aware strategies
     model.train()
+    comm.take_timings()      # set-up traffic (connection establishment) would bias estimates
     try:
         while st.step < total_steps:
             step = st.step
@@ -189,7 +197,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
                 x, y = injector.exchange(step, x, y)
             w0, c0 = time.perf_counter(), time.thread_time()
             optimizer.zero_grad(set_to_none=False)
-            loss = task_loss(model(x), y)
+            loss = task_loss(net(x), y)
             loss.backward()
             cond = clock.conditions(step, int(epoch))
             w1 = time.perf_counter()
@@ -199,7 +207,18 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             cpu = time.thread_time() - c0
             records = comm.take_records()
             compute = cpu if cfg.clock.compute == "measured" else _compute_model(cfg, len(idx))
-            stats = gather_scalars(comm, [loss.item(), compute, w2 - w1], accounted=False)
+            est = (float("nan"), float("nan"))
+            timings = comm.take_timings()
+            if estimator is not None:
+                if step > 0:          # the first step also pays gloo's connection set-up
+                    estimator.observe_many(timings)
+                est = estimator.fit() or est
+            stats = gather_scalars(comm, [loss.item(), compute, w2 - w1, *est], accounted=False)
+            if estimator is not None:     # agreed: the median of the ranks' fits
+                fits = stats[:, 3:5][~stats[:, 3:5].isnan().any(dim=1)]
+                if len(fits):
+                    med = fits.median(dim=0).values
+                    source.update(float(med[0]), float(med[1]))
             mean_loss = float(stats[:, 0].mean())
             t = clock.advance(step, int(epoch), float(stats[:, 1].max()), records,
                               measured_comm_s=float(stats[:, 2].max()))
@@ -239,6 +258,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
                 bar.update(1)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", t_model=f"{clock.now:.1f}s")
     finally:
+        strategy.close()
         if writer is not None:
             writer.close()
         if bar is not None:
