@@ -1,4 +1,5 @@
-"""Command line: ``swarmgames run CONFIG.yaml [--set k=v ...]`` and ``swarmgames compare``."""
+"""Command line: ``swarmgames run CONFIG.yaml [--set k=v ...]``, ``swarmgames compare``, and for
+the AAM fleet game ``swarmgames train`` / ``eval`` / ``bench`` (design note §3, §8)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,38 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--coco-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     c.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 100])
     c.add_argument("--quick", action="store_true", help="short episodes (smoke test)")
+    t = sub.add_parser("train", help="train an AAM fleet policy (PPO / REINFORCE)")
+    t.add_argument("config", help="AAM YAML config (configs/aam_*.yaml)")
+    t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    t.add_argument("--seed", type=int, default=None, help="training seed")
+    t.add_argument("--out", type=Path, default=None, help="output folder")
+    t.add_argument("--no-eval", action="store_true", help="skip the final evaluation table")
+    e = sub.add_parser("eval", help="evaluate checkpoints and heuristics on fixed seeds")
+    e.add_argument("config", help="AAM YAML config defining the test environment")
+    e.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    e.add_argument("--checkpoint", type=Path, action="append", default=[],
+                   help="checkpoint.pt (repeatable)")
+    e.add_argument("--heuristics", nargs="*",
+                   default=["random", "greedy_nearest", "greedy_profit", "hungarian"])
+    e.add_argument("--matrix", nargs="*", default=None, metavar="TEST_CONFIG",
+                   help="also write the generalisation matrix over these test configs")
+    e.add_argument("--out", type=Path, default=Path("runs/aam_eval"))
+    b = sub.add_parser("bench", help="encoder benchmark: HetGAT vs GNN baselines, several "
+                       "training seeds, one table")
+    b.add_argument("config")
+    b.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    b.add_argument("--encoders", nargs="+",
+                   default=["hetgat", "gcn", "gat", "gatv2", "rgcn", "hgt", "mlp"])
+    b.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--iterations", type=int, default=None, help="override train.iterations")
+    b.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    b.add_argument("--out", type=Path, default=Path("runs/aam_bench"))
     args = ap.parse_args(argv)
     try:
+        if args.cmd in ("train", "eval", "bench"):
+            from swarmgames.train.cli_aam import run_aam
+
+            return run_aam(args)
         if args.cmd == "run":
             from swarmgames.runner import load_config, run
 
