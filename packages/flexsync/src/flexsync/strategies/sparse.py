@@ -10,7 +10,8 @@ cluster-mean gain is known on every rank without an extra collective.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,6 +27,88 @@ from flexsync.strategies.grads import assign_grads, flatten_grads
 from flexsync.strategies.moo import MOOController, Plan
 
 INDEX_CHOICES = ("star", "var")
+
+Selector = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+@dataclass
+class Aggregate:
+    """What one sparse (or dense) aggregation of an error-fed vector produced, on every rank.
+
+    ``total`` is the *sum* over ranks of what each sent, in the fed vector's layout (divide
+    by the world size for the mean); ``extras`` the sum over ranks of the floats that rode
+    along, the first being each rank's compression gain.
+    """
+
+    total: torch.Tensor
+    extras: torch.Tensor
+    collective: str            # "dense", "allgather", "art_ring" or "art_tree"
+    k: int                     # entries each rank sent (n when dense)
+    broadcaster: int | None = None
+
+
+def broadcast_index_set(comm: Communicator, fed: torch.Tensor, ratio: float, k: int,
+                        step: int, index: str, select_fn: Selector,
+                        var_score: Callable[[torch.Tensor], float] | None = None,
+                        ) -> tuple[torch.Tensor, int]:
+    """AR-Topk's shared index set: STAR takes the round-robin broadcaster ``step mod N``; VAR
+    the rank with the largest ``var_score(local top-k indices)`` (default ‖fed[idx]‖², the
+    paper's score), lowest rank on ties. Returns (the k indices on every rank, broadcaster)."""
+    local = None
+    if index == "star":
+        src = step % comm.world_size
+    elif index == "var":
+        local = select_fn(fed, ratio)
+        score = var_score(local) if var_score is not None else float(fed[local].pow(2).sum())
+        src = agree_argmax(comm, score)
+    else:
+        raise ValueError(f"index must be one of {INDEX_CHOICES}, got {index!r}")
+    if comm.rank == src and local is None:
+        local = select_fn(fed, ratio)
+    if local is not None and local.numel() != k:       # layer-wise k may differ
+        raise ValueError("AR-Topk needs exactly k indices; use selector topk, randomk "
+                         "or threshold")
+    return broadcast_indices(comm, local, k, src, fed.device), src
+
+
+def aggregate_fed(comm: Communicator, fed: torch.Tensor, ef: ErrorFeedback, ratio: float,
+                  collective: str, select_fn: Selector, *, step: int, index: str = "star",
+                  var_score: Callable[[torch.Tensor], float] | None = None,
+                  gain_norm: str = "sq", extras: list[float] | None = None) -> Aggregate:
+    """One aggregation of the error-fed vector ``fed`` at keep fraction ``ratio`` through
+    ``collective`` ("allgather", "art_ring" or "art_tree"), updating the residual ``ef``.
+
+    When k = max(1, ⌊c·n⌋) reaches n everything is sent by one dense allreduce and the
+    residual resets; otherwise the selected entries are sent and the rest stays in ``ef``.
+    Each rank's compression gain and ``extras`` ride along in the same message. This is the
+    shared core of the top-k strategies and the DDP communication hook.
+    """
+    n = fed.numel()
+    extra = list(extras or [])
+    k = cost_model.topk_count(n, ratio)
+    if k >= n:                                     # dense: everything is sent
+        total = torch.cat([fed, torch.tensor([1.0, *extra]).to(fed)])
+        comm.allreduce(total, tag="gradients")
+        ef.reset()
+        return Aggregate(total[:n], total[n:], "dense", n)
+    if collective == "allgather":
+        idx = select_fn(fed, ratio)
+        gain = compression_gain(fed[idx], fed, gain_norm)
+        agg, ex = allgather_sparse(comm, fed[idx], idx, n, torch.tensor([gain, *extra]))
+        ef.absorb(fed, idx)
+        return Aggregate(agg, ex, collective, int(idx.numel()))
+    if collective not in ("art_ring", "art_tree"):
+        raise ValueError(f"collective must be one of {cost_model.COMPRESSED_COLLECTIVES}, "
+                         f"got {collective!r}")
+    idx, src = broadcast_index_set(comm, fed, ratio, k, step, index, select_fn, var_score)
+    u = fed[idx]
+    gain = compression_gain(u, fed, gain_norm)
+    algo = "tree" if collective == "art_tree" else "ring"
+    vals, ex = allreduce_values(comm, u, algo, torch.tensor([gain, *extra]))
+    agg = torch.zeros_like(fed)
+    agg[idx] = vals
+    ef.absorb(fed, idx)
+    return Aggregate(agg, ex, collective, k, src)
 
 
 class SparseStrategy(Strategy):
@@ -96,30 +179,11 @@ class SparseStrategy(Strategy):
         cands = candidate_gains(fed, self.controller.candidates, self.gain_norm) if online else []
         cands += self.piggyback(grad)
         k = cost_model.topk_count(n, c)
-        broadcaster = None
-        if k >= n:                                     # dense: everything is sent
-            extras = torch.tensor([1.0, *cands])
-            total = torch.cat([fed, extras.to(fed)])
-            self.comm.allreduce(total, tag="gradients")
-            agg, ex = total[:n], total[n:]
-            self.ef.reset()
-            collective = "dense"
-        else:
-            collective = self.collective(ctx, c)
-            if collective == "allgather":
-                idx = self._select(fed, c)
-                gain = compression_gain(fed[idx], fed, self.gain_norm)
-                agg, ex = allgather_sparse(self.comm, fed[idx], idx, n,
-                                           torch.tensor([gain, *cands]))
-            else:
-                idx, broadcaster = self._broadcast_index_set(ctx, fed, c, k)
-                u = fed[idx]
-                gain = compression_gain(u, fed, self.gain_norm)
-                algo = "tree" if collective == "art_tree" else "ring"
-                vals, ex = allreduce_values(self.comm, u, algo, torch.tensor([gain, *cands]))
-                agg = torch.zeros_like(fed)
-                agg[idx] = vals
-            self.ef.absorb(fed, idx)
+        collective = self.collective(ctx, c) if k < n else "dense"
+        res = aggregate_fed(self.comm, fed, self.ef, c, collective, self._select,
+                            step=ctx.step, index=self.index, var_score=self._var_score(),
+                            gain_norm=self.gain_norm, extras=cands)
+        agg, ex, collective, broadcaster = res.total, res.extras, res.collective, res.broadcaster
         agg /= world
         ex = (ex / world).tolist()
         assign_grads(self.params, agg)
@@ -153,26 +217,12 @@ class SparseStrategy(Strategy):
     def _select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
         return select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)
 
-    def _broadcast_index_set(self, ctx: StepContext, fed: torch.Tensor, ratio: float, k: int
-                             ) -> tuple[torch.Tensor, int]:
-        """STAR: round-robin broadcaster. VAR: the rank with the largest score."""
-        world = self.comm.world_size
-        local = None
-        if self.index == "star":
-            src = ctx.step % world
-        else:
-            local = self._select(fed, ratio)
-            if self.var_score == "paper":
-                score = float(fed[local].pow(2).sum())
-            else:
-                score = float(flatten_grads(self.params).norm())
-            src = agree_argmax(self.comm, score)
-        if self.comm.rank == src and local is None:
-            local = self._select(fed, ratio)
-        if local is not None and local.numel() != k:       # layer-wise k may differ
-            raise ValueError("AR-Topk needs exactly k indices; use selector topk, randomk "
-                             "or threshold")
-        return broadcast_indices(self.comm, local, k, src, fed.device), src
+    def _var_score(self) -> Callable[[torch.Tensor], float] | None:
+        """VAR-Topk's score: None for the paper's ‖top-k of g_ef‖² (the default of
+        :func:`broadcast_index_set`), or ‖g‖ of the raw gradient ("code")."""
+        if self.var_score == "paper":
+            return None
+        return lambda _local: float(flatten_grads(self.params).norm())
 
     # -- exploration snapshots -----------------------------------------------------------
     def _take_snapshot(self) -> None:
