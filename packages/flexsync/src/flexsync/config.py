@@ -117,6 +117,45 @@ class DDPConfig(_Strict):
     bucket_cap_mb: float = Field(25.0, gt=0)
 
 
+class ScaDLESConfig(_Strict):
+    """ScaDLES (ddl-methods.md §4.2, §4.4); pair it with a ``stream:`` section."""
+
+    name: Literal["scadles"]
+    base_batch: int | None = Field(None, ge=1, description="B of the LR rule; null = 64·N")
+    lr_scaling: bool = True
+    ratio: float | None = Field(0.1, gt=0, lt=1, description="top-k keep fraction; null = dense")
+    delta: float = Field(0.3, ge=0)
+    metric: Literal["paper", "code"] = "paper"
+    smoothing: float = Field(0.1, gt=0, le=1)
+
+
+class StreamConfig(_Strict):
+    """Per-device sample streams (ddl-methods.md §4.1, §4.3); any strategy can train on them.
+    ``batch: auto`` means b_i = clamp(S_i·τ, b_min, b_max) for scadles and ``batch_size``
+    for every other strategy."""
+
+    rates: Literal["S1", "S2", "S1-normal", "S2-normal"] | list[float] = "S1"
+    policy: Literal["persistence", "truncation"] = "truncation"
+    batch: Literal["auto", "fixed", "rate"] = "auto"
+    tau: float = Field(1.0, gt=0)
+    b_min: int = Field(8, ge=1)
+    b_max: int = Field(1024, ge=1)
+    drift: float = Field(0.0, ge=0, lt=1, description="± fraction of rate jitter")
+    drift_every: int = Field(0, ge=0)
+    sleep: bool = Field(False, description="really sleep the wait time (wall clock)")
+    clock: Literal["modeled", "wall"] = Field(
+        "modeled", description="streams advance by the modeled or the wall step duration")
+    seed: int | None = Field(None, ge=0, description="rate draw seed; null = run seed")
+
+    @model_validator(mode="after")
+    def _check(self) -> StreamConfig:
+        if self.b_min > self.b_max:
+            raise ValueError(f"b_min ({self.b_min}) must not exceed b_max ({self.b_max})")
+        if isinstance(self.rates, list) and (not self.rates or min(self.rates) <= 0):
+            raise ValueError("stream.rates must be a preset or a non-empty list of rates > 0")
+        return self
+
+
 class MOOConfig(_Strict):
     """The MOO ratio controller (ddl-methods.md §1.4); used when ``ratio: moo``."""
 
@@ -279,7 +318,7 @@ class AccordionConfig(_Strict):
 
 StrategyConfig = Annotated[
     DenseConfig | DDPConfig | TopkConfig | ARTopkConfig | FlexibleConfig | SelSyncConfig
-    | FedAvgConfig | LocalSGDConfig | GraVACConfig | AccordionConfig,
+    | FedAvgConfig | LocalSGDConfig | GraVACConfig | AccordionConfig | ScaDLESConfig,
     Field(discriminator="name"),
 ]
 
@@ -366,6 +405,7 @@ class Config(_Strict):
     optimizer: OptimizerConfig = OptimizerConfig()
     strategy: StrategyConfig = DenseConfig()
     network: Network = ModeledNetwork()
+    stream: StreamConfig | None = None
     clock: ClockConfig = ClockConfig()
     target: TargetConfig = TargetConfig()
     eval: EvalConfig = EvalConfig()

@@ -17,12 +17,13 @@ from flexsync.strategies.fedavg import FedAvg
 from flexsync.strategies.flexible import Flexible
 from flexsync.strategies.gravac import GraVAC
 from flexsync.strategies.localsgd import LocalSGD
+from flexsync.strategies.scadles import ScaDLES
 from flexsync.strategies.selsync import SelSync
 from flexsync.strategies.topk import TopK
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Dense, DDPBaseline, TopK, ARTopK, Flexible, SelSync, FedAvg,
-                              LocalSGD, GraVAC, Accordion)
+                              LocalSGD, GraVAC, Accordion, ScaDLES)
 }
 
 

@@ -22,7 +22,20 @@ from flexsync.comm.consensus import gather_scalars
 from flexsync.config import Config, dump_config
 from flexsync.data import Dataset, load_dataset
 from flexsync.data.injection import DataInjector, own_batch_size, share_size
-from flexsync.data.partition import SelDPSampler, ShardSampler, make_sampler
+from flexsync.data.partition import (
+    SelDPSampler,
+    ShardSampler,
+    label_shards,
+    make_sampler,
+    random_equal_split,
+)
+from flexsync.data.streams import (
+    CyclicSource,
+    StreamBuffer,
+    StreamSampler,
+    clamp_batch,
+    draw_rates,
+)
 from flexsync.models import build_model
 from flexsync.net.clock import VirtualClock
 from flexsync.net.conditions import (
@@ -185,12 +198,17 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
 
     st = RunState()
     prev_step_s: float | None = None      # the clock's last step, for throughput-aware strategies
+    prev_wall_s: float | None = None
+    streaming = isinstance(sampler, StreamSampler)
     model.train()
     comm.take_timings()      # set-up traffic (connection establishment) would bias estimates
     try:
         while st.step < total_steps:
             step = st.step
             epoch = step / spe
+            if streaming:        # arrivals during the previous step, on the run's clock
+                sampler.advance((prev_wall_s if cfg.stream.clock == "wall" else prev_step_s)
+                                or 0.0)
             idx = sampler.next()
             x, y = data.train_x[idx].to(device), data.train_y[idx].to(device)
             if injector is not None:
@@ -213,16 +231,20 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
                 if step > 0:          # the first step also pays gloo's connection set-up
                     estimator.observe_many(timings)
                 est = estimator.fit() or est
-            stats = gather_scalars(comm, [loss.item(), compute, w2 - w1, *est], accounted=False)
+            dev = ([sampler.buffer.last_wait, sampler.buffer.queue, len(y)] if streaming else [])
+            stats = gather_scalars(comm, [loss.item(), compute, w2 - w1, *est, *dev],
+                                   accounted=False)
             if estimator is not None:     # agreed: the median of the ranks' fits
                 fits = stats[:, 3:5][~stats[:, 3:5].isnan().any(dim=1)]
                 if len(fits):
                     med = fits.median(dim=0).values
                     source.update(float(med[0]), float(med[1]))
             mean_loss = float(stats[:, 0].mean())
+            wait = float(stats[:, 5].max()) if streaming else 0.0
             t = clock.advance(step, int(epoch), float(stats[:, 1].max()), records,
-                              measured_comm_s=float(stats[:, 2].max()))
+                              measured_comm_s=float(stats[:, 2].max()), other_s=wait)
             prev_step_s = t.total
+            prev_wall_s = time.perf_counter() - w0
             st.wall += time.perf_counter() - w0
             st.history.append(mean_loss)
             st.step += 1
@@ -240,6 +262,9 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
                 row["alpha"] = t.conditions.alpha
                 row["bandwidth"] = t.conditions.bandwidth
             row.update(strategy.signals())
+            if streaming:            # every device's wait, buffer and (post-injection) batch
+                row.update(wait_s=wait, waits=stats[:, 5].tolist(),
+                           buffers=stats[:, 6].tolist(), batches=stats[:, 7].tolist())
             if injector is not None:
                 row.update(injector.signals())
             if st.step % cfg.eval.every == 0 or st.step == total_steps:
@@ -303,20 +328,43 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
 
 
 def build_data_pipeline(cfg: Config, data: Dataset, comm: Communicator
-                        ) -> tuple[ShardSampler | SelDPSampler, DataInjector | None]:
-    """This rank's batch sampler (``data.partition``) and, with ``data.injection``, the
-    injector; with injection the own batch shrinks to b′ (ddl-methods.md §2.4)."""
+                        ) -> tuple[ShardSampler | SelDPSampler | StreamSampler,
+                                   DataInjector | None]:
+    """This rank's batch sampler (``data.partition``, or a stream over this rank's partition
+    when ``stream`` is configured) and, with ``data.injection``, the injector; with injection
+    the own batch shrinks to b′ (ddl-methods.md §2.4)."""
     d, batch = cfg.data, cfg.batch_size
     inj = d.injection
-    if inj is not None and inj.shrink_batch:
-        batch = own_batch_size(batch, inj.alpha, inj.beta, comm.world_size)
     if d.partition == "noniid" and data.task != "classification":
         raise ValueError("data.partition 'noniid' needs a classification dataset")
-    sampler = make_sampler(d.partition, data.train_y, comm.world_size, comm.rank, batch,
-                           cfg.seed, d.seldp_mode, d.labels_per_worker)
+    if cfg.stream is not None:
+        sampler = _stream_sampler(cfg, data, comm)
+        share_of = min(sampler.batches)          # every rank knows every batch size
+    else:
+        if inj is not None and inj.shrink_batch:
+            batch = own_batch_size(batch, inj.alpha, inj.beta, comm.world_size)
+        sampler = make_sampler(d.partition, data.train_y, comm.world_size, comm.rank, batch,
+                               cfg.seed, d.seldp_mode, d.labels_per_worker)
+        share_of = batch
     injector = None if inj is None else DataInjector(
-        comm, inj.alpha, inj.beta, share_size(batch, inj.beta), inj.mode, cfg.seed)
+        comm, inj.alpha, inj.beta, share_size(share_of, inj.beta), inj.mode, cfg.seed)
     return sampler, injector
+
+
+def _stream_sampler(cfg: Config, data: Dataset, comm: Communicator) -> StreamSampler:
+    sc, world, rank = cfg.stream, comm.world_size, comm.rank
+    if cfg.data.partition == "noniid":
+        shard = label_shards(data.train_y, world, cfg.seed, cfg.data.labels_per_worker)[rank]
+    else:
+        shard = random_equal_split(len(data.train_x), world, cfg.seed)[rank]
+    rates = draw_rates(sc.rates, world, cfg.seed if sc.seed is None else sc.seed)
+    by_rate = sc.batch == "rate" or (sc.batch == "auto" and cfg.strategy.name == "scadles")
+    batches = ([clamp_batch(r, sc.tau, sc.b_min, sc.b_max) for r in rates] if by_rate
+               else [cfg.batch_size] * world)
+    buffer = StreamBuffer(rates[rank], CyclicSource(shard, cfg.seed * 31 + rank), sc.policy,
+                          sc.sleep)
+    return StreamSampler(buffer, batches[rank], len(data.train_x), rates, batches,
+                         sc.drift, sc.drift_every, cfg.seed, rank)
 
 
 def _floating_buffers(model: nn.Module) -> list[torch.Tensor]:

@@ -1,0 +1,113 @@
+"""ScaDLES (ddl-methods.md §4.2 and §4.4): training on streams of unequal rates.
+
+Each device trains on the batch its stream delivered (b_i, chosen by the stream sampler);
+the aggregate weights every device by its actual, post-injection batch size,
+g̃ = Σ_i b_i·g_i / Σ_j b_j, and the learning rate follows the linear scaling rule for that
+step only, η = η_base·Σ_j b_j / B. One collective carries b_i·g_i together with b_i and the
+device's compression vote, so the weights and the vote are agreed without extra messages.
+
+Adaptive compression: each device measures ρ_i = 1 − gain of top-k on its error-fed
+gradient (paper form; ``metric="code"`` uses |‖g‖ − ‖C(g+r)‖| / ‖g‖), smooths it with an EWMA
+and votes "compress" when ρ_i ≤ δ. The next step sends top-k (allgather) iff at least ⌊N/2⌋
+devices voted so (the original code's majority rule), else dense — and a dense step resets
+the residual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from flexsync.comm import Communicator
+from flexsync.comm.sparse import allgather_sparse
+from flexsync.compress import ErrorFeedback, candidate_gains, select
+from flexsync.strategies.base import StepContext, Strategy
+from flexsync.strategies.grads import assign_grads, flatten_grads
+from flexsync.strategies.smoothing import EWMA
+
+
+class ScaDLES(Strategy):
+    name = "scadles"
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 comm: Communicator, base_batch: int | None = None, lr_scaling: bool = True,
+                 ratio: float | None = 0.1, delta: float = 0.3, metric: str = "paper",
+                 smoothing: float = 0.1, **base: Any) -> None:
+        super().__init__(params, optimizer, comm, **base)
+        if ratio is not None and not 0 < ratio < 1:
+            raise ValueError(f"scadles ratio must be in (0, 1) or null, got {ratio}")
+        if metric not in ("paper", "code"):
+            raise ValueError(f"scadles metric must be 'paper' or 'code', got {metric!r}")
+        self.base_batch = base_batch or 64 * comm.world_size
+        self.lr_scaling = lr_scaling
+        self.ratio, self.delta, self.metric = ratio, delta, metric
+        self.rho = EWMA(smoothing)
+        self.ef = ErrorFeedback(self.num_params, self.params[0].device, self.params[0].dtype)
+        self.compress_next = False          # agreed at the end of the previous step
+        self.steps = self.compressed_steps = 0
+
+    def _rho(self, grad: torch.Tensor, fed: torch.Tensor) -> float:
+        if self.metric == "paper":
+            return 1.0 - candidate_gains(fed, [self.ratio])[0]
+        idx = select("topk", fed, self.ratio)
+        raw = float(grad.norm())
+        return abs(raw - float(fed[idx].norm())) / raw if raw > 0 else 0.0
+
+    def step(self, ctx: StepContext) -> None:
+        if ctx.batch_size is None:
+            raise ValueError("scadles needs the step's batch size (StepContext.batch_size)")
+        b = float(ctx.batch_size)
+        world = self.comm.world_size
+        grad = flatten_grads(self.params)
+        fed = self.ef.feed(grad)
+        vote = 0.0
+        if self.ratio is not None:
+            vote = 1.0 if self.rho.update(self._rho(grad, fed)) <= self.delta else 0.0
+        compressed = self.compress_next and self.ratio is not None
+        extras = torch.tensor([b, vote], dtype=fed.dtype)
+        if compressed:
+            idx = select("topk", fed, self.ratio)
+            total, ex = allgather_sparse(self.comm, b * fed[idx], idx, self.num_params, extras)
+            self.ef.absorb(fed, idx)
+        else:
+            payload = torch.cat([b * fed, extras])
+            self.comm.allreduce(payload, tag="gradients")
+            total, ex = payload[:-2], payload[-2:]
+            self.ef.reset()
+        sum_b, votes = float(ex[0]), float(ex[1])
+        assign_grads(self.params, total / sum_b)
+
+        scale = sum_b / self.base_batch if self.lr_scaling else 1.0
+        saved = [g["lr"] for g in self.optimizer.param_groups]
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["lr"] * scale
+        try:
+            self.optimizer.step()
+        finally:                                  # the scaled rate is for this step only
+            for g, lr in zip(self.optimizer.param_groups, saved, strict=True):
+                g["lr"] = lr
+
+        self.steps += 1
+        self.compressed_steps += int(compressed)
+        self.compress_next = self.ratio is not None and votes >= world // 2
+        self._signals = {"compressed": compressed, "global_batch": sum_b, "lr_scale": scale,
+                         "votes": votes, "weight": b / sum_b,
+                         "collective": "allgather" if compressed else "allreduce-ring"}
+        if self.rho.value is not None:
+            self._signals["rho"] = self.rho.value
+
+    def summary(self) -> dict[str, Any]:
+        return {"cnc_ratio": self.compressed_steps / max(1, self.steps)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ef": self.ef.state_dict(), "rho": self.rho.state_dict(),
+                "compress_next": self.compress_next, "steps": self.steps,
+                "compressed_steps": self.compressed_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ef.load_state_dict(state["ef"])
+        self.rho.load_state_dict(state["rho"])
+        self.compress_next = bool(state["compress_next"])
+        self.steps, self.compressed_steps = int(state["steps"]), int(state["compressed_steps"])
