@@ -368,7 +368,8 @@ class AamSim:
                 "queue": np.bincount(self.r_o[self.r_status == PENDING], minlength=self.V),
                 "pos": self.positions(), "cls": self.cls.copy(), "fleet": self.fleet.copy(),
                 "status": self.status.copy(), "adj": self.adj.copy(),
-                "class_names": [cl.name for cl in self.cfg.classes], "side": self.cfg.network.side_km}
+                "class_names": [cl.name for cl in self.cfg.classes],
+                "side": self.cfg.network.side_km}
 
     def trajectory_hash(self) -> str:
         return trajectory_hash(self._traj)

@@ -129,7 +129,7 @@ def build_graph(sim: AamSim, full: bool = False) -> HeteroData:
                 opt_dst.append(k)
     g["request", "option_of", "vehicle"].edge_index = _ei(opt_src, opt_dst)
     g["request", "seen_by", "vehicle"].edge_index = _ei(seen_src, seen_dst)
-    for t, ids in groups.items():
+    for t in groups:
         here = vtype_of[sim.loc] == t
         g[t, "hosts", "vehicle"].edge_index = _ei(local[sim.loc[here]], np.flatnonzero(here))
         kk, vv = np.nonzero(obs_vp)
