@@ -1,0 +1,260 @@
+"""A DDP communication hook for flexsync's compression strategies.
+
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    state = register_flexsync_hook(ddp, strategy="artopk", ratio=0.01, index="star")
+    for x, y in loader:
+        opt.zero_grad()
+        loss_fn(ddp(x), y).backward()       # each bucket is compressed and aggregated here
+        opt.step()
+
+In the style of PyTorch's ``ddp_comm_hooks``: a plain state object (:class:`FlexsyncHookState`)
+and a pure function ``flexsync_hook(state, bucket) -> Future[Tensor]`` that DDP calls for every
+gradient bucket, in bucket order, on every rank. Each bucket is error-fed, sparsified and
+aggregated exactly as the top-k strategies do it (the shared core
+:func:`flexsync.strategies.sparse.aggregate_fed`, so AG top-k, AR-Topk STAR/VAR and the
+flexible cost-model choice behave the same as through
+:class:`~flexsync.integrations.optimizer.DistributedOptimizer`), but per bucket: top-k is
+"fused" within a bucket, and one bucket spanning the whole model (a large ``bucket_cap_mb``)
+is the same computation as the strategy on the flattened model.
+
+Tuning and lifecycle notes:
+
+* **Warm-up and bucket rebuild.** DDP rebuilds its buckets after the first iteration (the
+  parameter order and the bucket boundaries change), so steps before ``start_iter`` (default
+  1, at least 1) use a plain dense allreduce-mean, as PowerSGD's ``start_powerSGD_iter``
+  does. Residuals are created from the first compressed step on.
+* **Error feedback** is kept per bucket and keyed by the names of the bucket's parameters
+  (stable across steps, processes and checkpoints), not by bucket order or tensor identity.
+  :meth:`FlexsyncHookState.state_dict` carries it.
+* **Ratio** is static here; ``ratio="moo"`` (the multi-objective controller, which needs
+  snapshot/restore of the model and optimizer) is available through the optimizer wrapper.
+* **Accounting**: every collective goes through ``state.comm`` (a
+  :class:`~flexsync.comm.Communicator`), so ``comm.total_bytes`` and ``comm.take_records()``
+  report the hook's traffic.
+* **Overlap**: collectives run synchronously inside the hook and the returned future is
+  already complete, so a bucket's communication does not overlap later buckets' backward
+  compute. On the slow links this library targets, bytes dominate; measure before relying on
+  overlap.
+"""
+
+# No ``from __future__ import annotations``: DDP checks the hook's annotations at runtime
+# (``bucket: dist.GradBucket``, ``-> torch.futures.Future[torch.Tensor]``).
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from flexsync.comm import Communicator
+from flexsync.compress import SELECTORS, ErrorFeedback, select
+from flexsync.net import cost_model
+from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkConditions
+from flexsync.strategies.sparse import INDEX_CHOICES, aggregate_fed
+
+HOOK_STRATEGIES = ("topk", "artopk", "flexible")
+
+
+class FlexsyncHookState:
+    """Everything :func:`flexsync_hook` needs between calls; one per DDP model.
+
+    Args:
+        strategy: "topk" (allgather), "artopk" (index broadcast + allreduce) or "flexible"
+            (per bucket and step, the α-β argmin of ``collectives`` under ``conditions``).
+        ratio: keep fraction c in (0, 1]; k = max(1, ⌊c·n⌋) per bucket of n entries.
+        selector: "topk" (exact), "layerwise" (per parameter; allgather only), "randomk" or
+            "threshold" (sampled, DGC-style).
+        index: AR-Topk's broadcaster, "star" (round-robin) or "var" (largest score).
+        var_score: VAR's score, "paper" (‖top-k of g_ef‖²) or "code" (‖g‖ of the raw bucket).
+        algo: "ring" or "tree", the allreduce pricing of "artopk".
+        collectives: the candidates of "flexible".
+        gain_norm: "sq" or "l2", the compression-gain form logged per bucket.
+        comm: the accounting communicator (default: a new one on ``process_group``).
+        conditions: the network (fixed :class:`NetworkConditions` or any source with
+            ``at(step, epoch, time)``); required by "flexible".
+        model: names the parameters (residual keys); :func:`register_flexsync_hook` passes
+            the DDP module. Without it residuals are keyed by bucket index.
+        priced_params: price the whole model as if it had this many parameters (flexible's
+            cost model), each bucket by its share.
+        start_iter: first compressed step (>= 1); earlier steps are dense.
+        seed: seeds the selectors' generator (random-k, thresholds).
+        process_group: DDP's process group, for the default ``comm``.
+    """
+
+    __slots__ = ("strategy", "ratio", "selector", "index", "var_score", "algo", "candidates",
+                 "gain_norm", "comm", "conditions", "priced_params", "num_params",
+                 "start_iter", "iter", "residuals", "generator", "names", "last_signals")
+
+    def __init__(self, strategy: str = "topk", ratio: float = 0.01, *, selector: str = "topk",
+                 index: str = "star", var_score: str = "paper", algo: str = "ring",
+                 collectives: Sequence[str] = cost_model.COMPRESSED_COLLECTIVES,
+                 gain_norm: str = "sq", comm: Communicator | None = None,
+                 conditions: NetworkConditions | ConditionsSource | None = None,
+                 model: nn.Module | None = None, priced_params: int | None = None,
+                 start_iter: int = 1, seed: int = 0,
+                 process_group: dist.ProcessGroup | None = None) -> None:
+        if strategy not in HOOK_STRATEGIES:
+            raise ValueError(f"strategy must be one of {HOOK_STRATEGIES} for the DDP hook, got "
+                             f"{strategy!r} (other strategies: use DistributedOptimizer)")
+        if ratio == "moo":
+            raise ValueError("ratio 'moo' is not available in the DDP hook (it restores model "
+                             "and optimizer snapshots); use DistributedOptimizer")
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio <= 1:
+            raise ValueError(f"ratio must be a keep fraction in (0, 1], got {ratio!r}")
+        if selector not in SELECTORS:
+            raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
+        if index not in INDEX_CHOICES:
+            raise ValueError(f"index must be one of {INDEX_CHOICES}, got {index!r}")
+        if var_score not in ("paper", "code"):
+            raise ValueError(f"var_score must be 'paper' or 'code', got {var_score!r}")
+        if algo not in ("ring", "tree"):
+            raise ValueError(f"algo must be 'ring' or 'tree', got {algo!r}")
+        if gain_norm not in ("sq", "l2"):
+            raise ValueError(f"gain_norm must be 'sq' or 'l2', got {gain_norm!r}")
+        bad = set(collectives) - set(cost_model.COMPRESSED_COLLECTIVES)
+        if bad or not collectives:
+            raise ValueError(f"collectives must be a non-empty subset of "
+                             f"{cost_model.COMPRESSED_COLLECTIVES}, got {list(collectives)}")
+        if strategy == "flexible" and conditions is None:
+            raise ValueError("strategy 'flexible' needs conditions= (NetworkConditions or a "
+                             "conditions source) to choose its collective")
+        uses_ar = strategy == "artopk" or (
+            strategy == "flexible" and set(collectives) & {"art_ring", "art_tree"})
+        if selector == "layerwise" and uses_ar:
+            raise ValueError("selector 'layerwise' gives a variable k, which AR-Topk cannot "
+                             "share; use topk, randomk or threshold (or strategy 'topk')")
+        if isinstance(start_iter, bool) or not isinstance(start_iter, int) or start_iter < 1:
+            raise ValueError(f"start_iter must be an int >= 1 (DDP rebuilds its buckets after "
+                             f"the first iteration), got {start_iter!r}")
+        if priced_params is not None and priced_params < 1:
+            raise ValueError(f"priced_params must be >= 1, got {priced_params}")
+        self.strategy, self.ratio, self.selector = strategy, float(ratio), selector
+        self.index, self.var_score, self.algo, self.gain_norm = index, var_score, algo, gain_norm
+        self.candidates = tuple(c for c in cost_model.COMPRESSED_COLLECTIVES if c in collectives)
+        self.comm = comm or Communicator(process_group)
+        self.conditions: ConditionsSource | None = (
+            FixedConditions(conditions) if isinstance(conditions, NetworkConditions)
+            else conditions)
+        self.priced_params = priced_params
+        self.names: dict[int, str] = {}
+        self.num_params = 0
+        if model is not None:
+            self.names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+            self.num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        self.start_iter = start_iter
+        self.iter = 0
+        self.residuals: dict[str, ErrorFeedback] = {}
+        self.generator = torch.Generator().manual_seed(seed * 7919 + self.comm.rank)
+        self.last_signals: dict[int, dict[str, Any]] = {}
+
+    # -- per bucket -------------------------------------------------------------------------
+    def bucket_key(self, bucket: dist.GradBucket) -> str:
+        """The residual key: the bucket's parameter names (or its index without a model)."""
+        names = [self.names.get(id(p)) for p in bucket.parameters()]
+        if self.names and all(n is not None for n in names):
+            return ",".join(names)            # type: ignore[arg-type]
+        return f"bucket{bucket.index()}"
+
+    def residual(self, key: str, like: torch.Tensor) -> ErrorFeedback:
+        ef = self.residuals.get(key)
+        if ef is None:
+            ef = self.residuals[key] = ErrorFeedback(like.numel(), like.device, like.dtype)
+        elif ef.residual.numel() != like.numel():
+            raise RuntimeError(f"bucket {key!r} has {like.numel()} entries but its residual "
+                               f"has {ef.residual.numel()}; was the model changed?")
+        return ef
+
+    def collective(self, numel: int) -> str:
+        """This step's collective for a bucket of ``numel`` entries (identical on all ranks:
+        the inputs are the shared step, ratio and conditions)."""
+        if self.strategy == "topk":
+            return "allgather"
+        if self.strategy == "artopk":
+            return f"art_{self.algo}"
+        cond = self.conditions.at(self.iter, 0, 0.0)   # type: ignore[union-attr]
+        priced = numel
+        if self.priced_params and self.num_params:
+            priced = max(1, math.ceil(self.priced_params * numel / self.num_params))
+        return cost_model.best_collective(priced, self.ratio, self.comm.world_size,
+                                          cond.alpha, cond.beta, self.candidates).collective
+
+    # -- reporting and checkpoints ----------------------------------------------------------
+    def signals(self) -> dict[int, dict[str, Any]]:
+        """The last step's signals per bucket index (collective, ratio, k, gain,
+        broadcaster)."""
+        return {i: dict(s) for i, s in self.last_signals.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"iter": self.iter, "generator": self.generator.get_state(),
+                "residuals": {k: ef.state_dict() for k, ef in self.residuals.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iter = int(state["iter"])
+        self.generator.set_state(state["generator"])
+        self.residuals = {}
+        for key, ef_state in state["residuals"].items():
+            res = ef_state["residual"]
+            ef = ErrorFeedback(res.numel(), res.device, res.dtype)
+            ef.load_state_dict(ef_state)
+            self.residuals[key] = ef
+
+
+def flexsync_hook(state: FlexsyncHookState, bucket: dist.GradBucket
+                  ) -> torch.futures.Future[torch.Tensor]:
+    """Aggregate one gradient bucket: dense allreduce-mean before ``state.start_iter``, then
+    error-fed top-k through the state's collective. Returns a completed future holding the
+    bucket's cluster-mean (sparse) gradient, which DDP writes into the parameters' ``.grad``."""
+    buf = bucket.buffer()
+    comm, world = state.comm, state.comm.world_size
+    if state.iter < state.start_iter:
+        comm.allreduce(buf, tag="gradients")
+        buf.div_(world)
+        signals: dict[str, Any] = {"collective": "dense", "ratio": 1.0, "k": buf.numel()}
+    else:
+        raw = buf
+        ef = state.residual(state.bucket_key(bucket), buf)
+        fed = ef.feed(buf)
+        sizes = [p.numel() for p in bucket.parameters()]
+
+        def select_fn(x: torch.Tensor, ratio: float) -> torch.Tensor:
+            return select(state.selector, x, ratio, sizes=sizes, generator=state.generator)
+
+        var_score = None if state.var_score == "paper" else (lambda _idx: float(raw.norm()))
+        res = aggregate_fed(comm, fed, ef, state.ratio, state.collective(buf.numel()),
+                            select_fn, step=state.iter, index=state.index,
+                            var_score=var_score, gain_norm=state.gain_norm)
+        buf.copy_(res.total).div_(world)
+        signals = {"collective": res.collective, "ratio": state.ratio, "k": res.k,
+                   "gain": float(res.extras[0]) / world}
+        if res.broadcaster is not None:
+            signals["broadcaster"] = res.broadcaster
+    state.last_signals[bucket.index()] = signals
+    if bucket.is_last():
+        state.iter += 1
+    fut: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    fut.set_result(buf)
+    return fut
+
+
+def register_flexsync_hook(ddp_model: nn.parallel.DistributedDataParallel,
+                           strategy: str = "topk", ratio: float = 0.01, *,
+                           comm: Communicator | None = None,
+                           conditions: NetworkConditions | ConditionsSource | None = None,
+                           **options: Any) -> FlexsyncHookState:
+    """Build a :class:`FlexsyncHookState` for ``ddp_model`` and register
+    :func:`flexsync_hook` on it (once per DDP instance, a PyTorch rule). ``options`` are the
+    state's keyword arguments (``index``, ``selector``, ``algo``, ``start_iter``, …).
+    Returns the state (signals, accounting, checkpoints)."""
+    if not isinstance(ddp_model, nn.parallel.DistributedDataParallel):
+        raise TypeError(f"ddp_model must be a torch DistributedDataParallel module, got "
+                        f"{type(ddp_model).__name__}")
+    state = FlexsyncHookState(strategy, ratio, comm=comm, conditions=conditions,
+                              model=ddp_model.module,
+                              process_group=getattr(ddp_model, "process_group", None),
+                              **options)
+    ddp_model.register_comm_hook(state, flexsync_hook)
+    return state
+
+
+__all__ = ["FlexsyncHookState", "flexsync_hook", "register_flexsync_hook", "HOOK_STRATEGIES"]

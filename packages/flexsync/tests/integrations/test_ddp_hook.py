@@ -1,0 +1,135 @@
+"""The DDP communication hook on real gloo workers (one launch, world 3).
+
+What is compared, and why it must match: with ``bucket_cap_mb`` large, DDP puts the whole
+model in one bucket, so the hook error-feeds, selects and aggregates the same vector as the
+optimizer-wrapper strategy on the flattened model — only the order of the entries differs
+(DDP lays the rebuilt bucket out in gradient-ready order). Fused top-k, error feedback and
+both aggregations are permutation-equivariant (no ties: random gradients), so the
+parameters after every step are the same up to floating-point summation order. The hook's
+first step is a dense allreduce-mean (DDP rebuilds its buckets after it), so the wrapper's
+first step runs the ``dense`` strategy, and its top-k strategy starts from a zero residual at
+step 1, exactly like the hook's residual (created at its first compressed step). For STAR the
+wrapper's step counter starts at 1 too, so both pick the same round-robin broadcaster.
+"""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from flexsync import DistributedOptimizer
+from flexsync.comm import Communicator
+from flexsync.integrations.ddp_hook import FlexsyncHookState, register_flexsync_hook
+from flexsync.net.conditions import NetworkConditions
+from flexsync.strategies.grads import flatten_params
+
+STEPS, WORLD, RATIO = 5, 3, 0.05
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(12, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(),
+                         nn.Linear(32, 5))
+
+
+def _batch(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1000 * step + rank)
+    return torch.randn(8, 12, generator=g), torch.randint(5, (8,), generator=g)
+
+
+def _sgd(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+
+
+def _with_hook(strategy: str, bucket_cap_mb: float, **options):
+    rank = torch.distributed.get_rank()
+    model = _model()
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+    state = register_flexsync_hook(ddp, strategy, RATIO, **options)
+    opt = _sgd(model)
+    signals = []
+    for step in range(STEPS):
+        x, y = _batch(rank, step)
+        opt.zero_grad()
+        F.cross_entropy(ddp(x), y).backward()
+        opt.step()
+        signals.append(state.signals())
+    return flatten_params(list(model.parameters())), state, signals
+
+
+def _with_wrapper(strategy: str, **options):
+    rank = torch.distributed.get_rank()
+    model = _model()
+    opt = _sgd(model)
+    comm = Communicator()
+    dense = DistributedOptimizer(opt, model, strategy="dense", comm=comm)
+    sparse = DistributedOptimizer(opt, model, strategy=strategy, comm=comm, ratio=RATIO,
+                                  **options)
+    sparse.num_steps = 1                        # its first step is the run's step 1
+    for step in range(STEPS):
+        x, y = _batch(rank, step)
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        (dense if step == 0 else sparse).step()
+    return flatten_params(list(model.parameters())), comm.total_bytes
+
+
+def _worker():
+    out = {}
+    for strategy, opts in (("topk", {}), ("artopk", {"index": "star"})):
+        hook_params, state, _ = _with_hook(strategy, bucket_cap_mb=100.0, **opts)
+        wrap_params, wrap_bytes = _with_wrapper(strategy, **opts)
+        out[strategy] = (hook_params, wrap_params, state.comm.total_bytes, wrap_bytes,
+                         sorted(state.residuals))
+    # Several buckets, flexible: per-bucket choices and residual keys.
+    cond = NetworkConditions(1e-5, 1.25e5)          # bandwidth-bound: ART-Ring wins
+    params, state, signals = _with_hook("flexible", bucket_cap_mb=0.004, conditions=cond)
+    ckpt = state.state_dict()
+    out["flexible"] = (params, signals, sorted(state.residuals),
+                       {k: v["residual"].numel() for k, v in ckpt["residuals"].items()},
+                       ckpt["iter"])
+    return out
+
+
+def test_hook_matches_the_wrapper_and_keeps_per_bucket_state(run_workers):
+    results = run_workers(_worker, WORLD)
+    names = [n for n, _ in _model().named_parameters()]
+    sizes = dict((n, p.numel()) for n, p in _model().named_parameters())
+    for strategy in ("topk", "artopk"):
+        for hook_params, wrap_params, hook_bytes, wrap_bytes, keys in (
+                r[strategy] for r in results):
+            torch.testing.assert_close(hook_params, wrap_params, rtol=1e-5, atol=1e-6)
+            assert not torch.equal(hook_params, flatten_params(list(_model().parameters())))
+            assert hook_bytes == wrap_bytes           # the same messages, accounted alike
+            assert len(keys) == 1 and set(keys[0].split(",")) == set(names)   # one bucket
+        # replicas agree
+        torch.testing.assert_close(results[0][strategy][0], results[1][strategy][0])
+
+    params0, signals0, keys0, ckpt_sizes, it = results[0]["flexible"]
+    assert it == STEPS
+    assert len(keys0) > 1                             # several buckets, one residual each
+    covered = [n for key in keys0 for n in key.split(",")]
+    assert sorted(covered) == sorted(names)           # disjoint, and covers the model
+    assert ckpt_sizes == {k: sum(sizes[n] for n in k.split(",")) for k in keys0}
+    assert all(s["collective"] == "dense" for s in signals0[0].values())
+    assert all(s["collective"] == "art_ring" for step in signals0[1:] for s in step.values())
+    for params, signals, keys, _, _ in (r["flexible"] for r in results[1:]):
+        assert signals == signals0 and keys == keys0     # every rank decided the same
+        torch.testing.assert_close(params, params0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"strategy": "dense"}, "strategy must be one of"),
+    ({"ratio": 0.0}, r"ratio must be a keep fraction in \(0, 1\]"),
+    ({"ratio": 1.5}, r"ratio must be a keep fraction in \(0, 1\]"),
+    ({"ratio": True}, "ratio must be"),
+    ({"ratio": "moo"}, "use DistributedOptimizer"),
+    ({"strategy": "flexible"}, "needs conditions="),
+    ({"strategy": "artopk", "selector": "layerwise"}, "layerwise"),
+    ({"start_iter": 0}, "start_iter must be an int >= 1"),
+    ({"index": "nope"}, "index must be one of"),
+    ({"collectives": ["dense"]}, "collectives must be a non-empty subset"),
+])
+def test_hook_state_rejects_bad_arguments_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FlexsyncHookState(**kwargs)       # validated before any process group is needed
