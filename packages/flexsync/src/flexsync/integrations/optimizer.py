@@ -5,52 +5,202 @@
                                strategy="dense")
     for x, y in my_loader:
         opt.zero_grad()
-        loss_fn(model(x), y).backward()
+        loss_fn(opt.model(x), y).backward()    # opt.model is the model (DDP-wrapped for "ddp")
         opt.step()                             # aggregates across workers, then steps
 
 Like Horovod's ``DistributedOptimizer``: the wrapped optimizer's ``step`` becomes the
 strategy's step. Parameters are broadcast from rank 0 at construction, so every worker starts
 from the same model.
+
+Every registered strategy works through it. Strategy options are validated by the same
+schema as a config file's ``strategy:`` section (so ``strategy="topk", ratio=0.01`` means
+exactly what ``strategy: {name: topk, ratio: 0.01}`` means in ``flexsync run``), and a bad
+value raises :class:`~flexsync.config.ConfigError` naming the option and its allowed values.
+What some strategies need beyond gradients:
+
+* ``flexible`` chooses its collective from the network: pass ``conditions`` (a
+  :class:`~flexsync.net.conditions.NetworkConditions` or a conditions source).
+* ``fedavg`` with a period in epochs needs ``steps_per_epoch``.
+* ``scadles`` weights every worker by its batch: pass ``batch_size`` (here, or per step to
+  :meth:`DistributedOptimizer.step` when it varies).
+* ``gravac``'s throughput table needs each step's duration: the wrapper measures the wall
+  time between consecutive ``step()`` calls and agrees on the slowest rank's (one tiny
+  unaccounted allreduce per step, as the training loop agrees its clock).
+* ``ddp`` aggregates inside ``backward()``: run the forward pass through ``opt.model``.
+* ``selsync``, ``fedavg`` and ``localsgd`` keep replicas apart between syncs: evaluate inside
+  ``with opt.evaluation():`` to see the replicas' mean.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import time
+import typing
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+import torch.nn as nn
+from pydantic import BaseModel, ValidationError
 
 from flexsync.comm import Communicator
-from flexsync.net.conditions import ConditionsSource
-from flexsync.strategies import StepContext, Strategy, build_strategy
+from flexsync.config import ConfigError, StrategyConfig
+from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkConditions
+from flexsync.strategies import STRATEGIES, StepContext, Strategy, build_strategy
+
+
+def strategy_schemas() -> dict[str, type[BaseModel]]:
+    """The config schema of each strategy name (the members of the ``strategy:`` union)."""
+    union = typing.get_args(StrategyConfig)[0]
+    out = {}
+    for cls in typing.get_args(union):
+        for name in typing.get_args(cls.model_fields["name"].annotation):
+            out[name] = cls
+    return out
+
+
+def strategy_keywords(name: str) -> set[str]:
+    """Every keyword option the constructor of strategy ``name`` (and its bases, which
+    receive the rest through ``**options``) accepts."""
+    out: set[str] = set()
+    for cls in STRATEGIES[name].__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None or cls is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                out.add(p.name)
+    return out - {"self", "params", "optimizer", "comm"}
+
+
+def validate_strategy_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Check ``options`` of strategy ``name`` against its config schema and return the
+    constructor keywords: the schema's normalised values (defaults filled in, as a config
+    run gets them) plus any extra keywords the schema does not know (passed through).
+
+    Raises :class:`ConfigError` naming the strategy option and what it allows."""
+    if not isinstance(name, str) or name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
+    accepted = strategy_keywords(name) - {"buffers"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(f"strategy {name!r} has no option {unknown[0]!r}; its options: "
+                          f"{sorted(accepted)}")
+    schema = strategy_schemas().get(name)
+    if schema is None:                 # a strategy without a config schema: as given
+        return dict(options)
+    known = {k: v for k, v in options.items() if k in schema.model_fields and k != "name"}
+    try:
+        validated = schema.model_validate({"name": name, **known})
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(options)"
+            lines.append(f"  strategy.{key}: {err['msg'].removeprefix('Value error, ')} "
+                         f"(got {err.get('input')!r})")
+        raise ConfigError(f"invalid options for strategy {name!r}:\n" + "\n".join(lines)
+                          ) from None
+    extras = {k: v for k, v in options.items() if k not in known}
+    return {**validated.model_dump(exclude={"name"}), **extras}
+
+
+def _positive_int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be an int >= 1, got {value!r}")
+    return value
 
 
 class DistributedOptimizer:
+    """Wrap ``optimizer`` (over ``model``'s parameters) so that :meth:`step` aggregates the
+    gradients across workers with ``strategy`` and then steps.
+
+    Args:
+        optimizer: a torch optimizer over (a subset of) ``model``'s parameters.
+        model: the local replica; rank 0's parameters and buffers are broadcast to all.
+        strategy: a registered strategy name (see :data:`flexsync.STRATEGIES`) or a
+            constructed :class:`~flexsync.strategies.Strategy`.
+        comm: the accounting communicator (default: one on the default process group).
+        conditions: the network the cost models price (``flexible`` needs it).
+        steps_per_epoch: for periods given in epochs (``fedavg``) and the epoch counter.
+        batch_size: samples this rank trains on per step (``scadles``, ``gravac``); a
+            per-step value can be passed to :meth:`step`.
+        **strategy_options: the strategy's options (its config section's keys).
+    """
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
-        model: torch.nn.Module,
+        model: nn.Module,
         strategy: str | Strategy = "dense",
         comm: Communicator | None = None,
-        conditions: ConditionsSource | None = None,
+        conditions: NetworkConditions | ConditionsSource | None = None,
         steps_per_epoch: int | None = None,
+        batch_size: int | None = None,
         **strategy_options: Any,
     ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        owned = {id(p) for p in model.parameters()}
+        if any(id(p) not in owned for g in optimizer.param_groups for p in g["params"]):
+            raise ValueError("the optimizer holds parameters that are not the model's; "
+                             "their gradients would never be aggregated")
+        self.steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        if isinstance(strategy, str):
+            options = validate_strategy_options(strategy, strategy_options)
+            self._check_needs(strategy, options, conditions, self.steps_per_epoch)
+        elif isinstance(strategy, Strategy):
+            if strategy_options:
+                raise ValueError("pass strategy options to the strategy, not to the wrapper")
+        else:
+            raise TypeError(f"strategy must be a name or a Strategy, got "
+                            f"{type(strategy).__name__}")
         self.optimizer = optimizer
-        self.model = model
         self.comm = comm or Communicator()
         for t in list(model.parameters()) + list(model.buffers()):
             self.comm.broadcast(t.data, 0, accounted=False)
         if isinstance(strategy, Strategy):
-            if strategy_options:
-                raise ValueError("pass strategy options to the strategy, not to the wrapper")
             self.strategy = strategy
         else:
             buffers = [b for b in model.buffers() if b.is_floating_point()]
-            self.strategy = build_strategy(strategy, model.parameters(), optimizer, self.comm,
-                                           buffers=buffers, **strategy_options)
-        self.conditions = conditions
-        self.steps_per_epoch = steps_per_epoch
+            try:
+                self.strategy = build_strategy(strategy, model.parameters(), optimizer,
+                                               self.comm, buffers=buffers, **options)
+            except TypeError as e:      # e.g. an option a subclass sets itself (accordion)
+                raise ConfigError(f"strategy {strategy!r}: {e}") from None
+        self.conditions: ConditionsSource | None = (
+            FixedConditions(conditions) if isinstance(conditions, NetworkConditions)
+            else conditions)
+        self.module = model
+        self.model = self.strategy.wrap_model(model)     # what forward must run through
+        self._forwards = 0
+        if self.model is not model:
+            self.model.register_forward_pre_hook(self._count_forward)
+        self._timed = self.strategy.name == "gravac"
+        self._last_start: float | None = None
         self.num_steps = 0
+
+    @staticmethod
+    def _check_needs(name: str, options: dict[str, Any],
+                     conditions: NetworkConditions | ConditionsSource | None,
+                     steps_per_epoch: int | None) -> None:
+        """Refuse now what the strategy would otherwise fail on at its first step."""
+        if name == "flexible" and conditions is None:
+            raise ConfigError("strategy 'flexible' needs conditions= (NetworkConditions or a "
+                              "conditions source): it picks its collective from the network")
+        if name == "fedavg" and options.get("period_epochs") is not None \
+                and steps_per_epoch is None:
+            raise ConfigError("strategy 'fedavg' with period_epochs needs steps_per_epoch= "
+                              "(or give period_steps instead)")
+
+    def _count_forward(self, module: nn.Module, args: Any) -> None:
+        self._forwards += 1
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -59,16 +209,58 @@ class DistributedOptimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
-    def step(self) -> None:
-        epoch = self.num_steps / self.steps_per_epoch if self.steps_per_epoch else 0.0
+    def _step_time(self) -> float | None:
+        """The previous step's duration (from its ``step()`` call to this one: compute and
+        aggregation), agreed over ranks as the slowest rank's."""
+        now = time.perf_counter()
+        last, self._last_start = self._last_start, now
+        if not self._timed or last is None:
+            return None
+        local = now - last
+        agreed = self.comm.allreduce(torch.tensor([local], dtype=torch.float64,
+                                                  device=self.comm.device),
+                                     op="max", accounted=False, scalable=False, tag="clock")
+        return float(agreed[0])
+
+    def step(self, batch_size: int | None = None) -> None:
+        """Aggregate this step's gradients across workers (the strategy's step), then update
+        the parameters. ``batch_size`` overrides the constructor's for this step."""
+        if self.model is not self.module and self._forwards == 0:
+            raise RuntimeError(f"strategy {self.strategy.name!r} aggregates inside backward(): "
+                               "run the forward pass through opt.model, not the bare model")
+        self._forwards = 0
+        batch = _positive_int(batch_size, "batch_size") or self.batch_size
+        prev = self._step_time()
+        spe = self.steps_per_epoch
+        epoch = self.num_steps / spe if spe else 0.0
         cond = (self.conditions.at(self.num_steps, int(epoch), 0.0)
                 if self.conditions is not None else None)
-        self.strategy.step(StepContext(self.num_steps, epoch, cond,
-                                       steps_per_epoch=self.steps_per_epoch))
+        self.strategy.step(StepContext(self.num_steps, epoch, cond, steps_per_epoch=spe,
+                                       prev_step_s=prev, batch_size=batch))
         self.num_steps += 1
 
     def signals(self) -> dict[str, Any]:
+        """The last step's strategy signals (ratio, collective, sync, …)."""
         return self.strategy.signals()
+
+    def summary(self) -> dict[str, Any]:
+        """Run-level figures of the strategy (e.g. SelSync's LSSR)."""
+        return self.strategy.summary()
+
+    @contextlib.contextmanager
+    def evaluation(self) -> Iterator[None]:
+        """Evaluate inside this block: strategies whose replicas drift apart (selsync,
+        fedavg, localsgd) swap in the replicas' mean and restore the local weights after.
+        Every rank must enter it (it communicates)."""
+        self.strategy.before_eval()
+        try:
+            yield
+        finally:
+            self.strategy.after_eval()
+
+    def close(self) -> None:
+        """Release what the strategy installed (the ``ddp`` baseline's accounting wrapper)."""
+        self.strategy.close()
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(),
