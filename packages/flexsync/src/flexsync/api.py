@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,27 +10,39 @@ import torch.distributed as dist
 
 from flexsync.config import Config, build_config
 from flexsync.launch import init_from_env, run_local, under_torchrun
+from flexsync.train import checkpoint
 from flexsync.train.loop import UserParts, prepare_dataset, run_worker
 
 
 def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_fn=None,
-          out: str | Path | None = None) -> dict[str, Any] | None:
+          out: str | Path | None = None, resume: str | Path | None = None
+          ) -> dict[str, Any] | None:
     """Train ``config`` and return rank 0's summary (None on other torchrun ranks).
 
     Locally this forks ``config.workers`` processes; under torchrun it runs this process's
     rank. ``dataset`` (a :class:`flexsync.data.Dataset`) and ``model_fn`` (Dataset → Module)
-    replace the built-ins.
+    replace the built-ins. ``resume`` is a checkpoint directory (or a run directory: its
+    latest checkpoint) to continue from; under ``torchrun --max-restarts`` a restarted job
+    resumes from the run's latest checkpoint by itself when ``checkpoint.every`` is set.
     """
     cfg = config if isinstance(config, Config) else build_config(config or {})
     out_dir = Path(out or cfg.out)
     user = UserParts(dataset, model_fn) if (dataset is not None or model_fn is not None) else None
+    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+    if resume is None and restarted and cfg.checkpoint.every:
+        resume = checkpoint.latest(out_dir)
+    elif resume is not None and not (Path(resume) / "meta.json").is_file():
+        found = checkpoint.latest(Path(resume))
+        if found is None:
+            raise checkpoint.CheckpointError(f"no complete checkpoint under {resume}")
+        resume = found
     if under_torchrun():
         if cfg.network.kind == "emulated":
             raise ValueError("network kind 'emulated' works with the local launcher only; under "
                              "torchrun the links are whatever connects your machines")
         device = init_from_env(cfg.backend, cfg.timeout_s)
         try:
-            return run_worker(cfg, out_dir, user, device=device)
+            return run_worker(cfg, out_dir, user, device=device, resume=resume)
         finally:
             dist.destroy_process_group()
     prepare_dataset(cfg, user)        # build once here; forked workers share it
@@ -38,7 +51,7 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
         from flexsync.net.units import parse_bandwidth
 
         with EmulatedNetwork(cfg.workers, parse_bandwidth(cfg.network.bandwidth)) as net:
-            return run_local(run_worker, cfg.workers, (cfg, out_dir, user), backend="gloo",
-                             timeout_s=cfg.timeout_s, emulation=net)[0]
-    return run_local(run_worker, cfg.workers, (cfg, out_dir, user),
+            return run_local(run_worker, cfg.workers, (cfg, out_dir, user, resume),
+                             backend="gloo", timeout_s=cfg.timeout_s, emulation=net)[0]
+    return run_local(run_worker, cfg.workers, (cfg, out_dir, user, resume),
                      backend=cfg.backend, timeout_s=cfg.timeout_s)[0]

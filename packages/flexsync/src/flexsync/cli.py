@@ -13,6 +13,8 @@ def _run(args: argparse.Namespace) -> int:
     import yaml
 
     overrides = list(args.set or [])
+    if args.resume is not None:
+        return _resume(args, overrides)
     if args.workers is not None:
         overrides.append(f"workers={args.workers}")
     if args.network is not None:
@@ -37,6 +39,27 @@ def _run(args: argparse.Namespace) -> int:
     if summary is not None and (not under_torchrun() or summary is not None):
         print(results_table([cfg.out]))
         print(f"run directory: {cfg.out}")
+    return 0
+
+
+def _resume(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Continue RUN_DIR from its latest checkpoint, e.g. to more steps (--set steps=M)."""
+    from flexsync.api import train
+    from flexsync.report.tables import results_table
+    from flexsync.train import checkpoint
+
+    run_dir = Path(args.resume)
+    if args.config:
+        raise ConfigError("--resume takes the run directory's own config; give no CONFIG")
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml", overrides + [f"out={run_dir}"])
+    ckpt = checkpoint.latest(run_dir)
+    if ckpt is None:
+        raise ConfigError(f"{run_dir} has no complete checkpoint (set checkpoint.every)")
+    summary = train(cfg, resume=ckpt)
+    if summary is not None:
+        print(results_table([run_dir]))
     return 0
 
 
@@ -157,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, help="shorthand for --set workers=N")
     r.add_argument("--network", metavar="KIND:key=value,...",
                    help="e.g. emulated:bandwidth=100mbit or modeled:alpha=5ms,bandwidth=1Gbit")
+    r.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run from its latest checkpoint (with --set steps=M)")
     r.add_argument("--print-config", action="store_true",
                    help="print the resolved config with every default, then exit")
     r.set_defaults(fn=_run)
@@ -209,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as e:
         from flexsync.net.emulate import EmulationUnavailable
+        from flexsync.train.checkpoint import CheckpointError
 
-        if isinstance(e, EmulationUnavailable):
+        if isinstance(e, EmulationUnavailable | CheckpointError):
             print(f"flexsync: {e}", file=sys.stderr)
             return 2
         raise

@@ -393,6 +393,11 @@ class EvalConfig(_Strict):
     batch_size: int = Field(1000, ge=1)
 
 
+class CheckpointConfig(_Strict):
+    every: int | None = Field(None, ge=1, description="save every N steps (and at the end)")
+    keep: int = Field(2, ge=1, description="how many recent checkpoints to keep")
+
+
 class Config(_Strict):
     workers: int = Field(4, ge=1, le=256)
     steps: int | None = Field(None, ge=1)
@@ -412,6 +417,9 @@ class Config(_Strict):
     out: str = "runs/run"
     backend: Literal["auto", "gloo", "nccl"] = "auto"
     timeout_s: float = Field(300, gt=0, description="a collective waiting longer fails the run")
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    on_nonfinite: Literal["stop", "skip"] = Field(
+        "stop", description="non-finite gradients on any rank: stop the run, or skip the step")
     progress: bool = True
 
     @model_validator(mode="after")

@@ -246,10 +246,17 @@ class MOOController:
         self._pending_solve = False
 
     def state_dict(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k != "change"} | {
-            "change": self.change.state_dict()}
+        out = {k: v for k, v in vars(self).items() if k not in ("change", "last_conditions")}
+        c = self.last_conditions
+        out["last_conditions"] = None if c is None else (c.alpha, c.bandwidth)
+        out["measured"] = {int(k): list(v) for k, v in self._measured.items()}
+        return out | {"change": self.change.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         state = dict(state)
         self.change.load_state_dict(state.pop("change"))
+        c = state.pop("last_conditions")
+        self.last_conditions = None if c is None else NetworkConditions(*c)
+        self._measured = {int(k): list(v) for k, v in state.pop("measured").items()}
+        state.pop("_measured", None)
         vars(self).update(state)

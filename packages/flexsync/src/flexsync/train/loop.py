@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from flexsync.comm import Communicator
-from flexsync.comm.consensus import gather_scalars
+from flexsync.comm.consensus import agree_any, gather_scalars
 from flexsync.config import Config, dump_config
 from flexsync.data import Dataset, load_dataset
 from flexsync.data.injection import DataInjector, own_batch_size, share_size
@@ -49,6 +49,7 @@ from flexsync.net.conditions import (
 from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions
 from flexsync.net.units import parse_bandwidth, parse_duration
 from flexsync.strategies import StepContext, Strategy, build_strategy
+from flexsync.train import checkpoint
 from flexsync.train.metrics import MetricsWriter, write_json
 
 
@@ -77,6 +78,21 @@ class RunState:
     ttt_modeled: float | None = None
     ttt_wall: float | None = None
     last_eval: Evaluation | None = None
+    prev_step_s: float | None = None      # the clock's last step (throughput-aware strategies)
+    prev_wall_s: float | None = None
+    skipped: int = 0                      # steps skipped for non-finite gradients
+
+    def state_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in vars(self).items() if k != "last_eval"}
+        out["last_eval"] = None if self.last_eval is None else vars(self.last_eval)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        ev = state.pop("last_eval")
+        vars(self).update(state)
+        self.history = list(self.history)
+        self.last_eval = None if ev is None else Evaluation(**ev)
 
 
 def conditions_from(cfg: Config) -> ConditionsSource | None:
@@ -153,9 +169,11 @@ def prepare_dataset(cfg: Config, user: UserParts | None = None) -> Dataset:
 
 
 def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
-               device: torch.device | None = None) -> dict[str, Any] | None:
+               resume: str | Path | None = None, device: torch.device | None = None
+               ) -> dict[str, Any] | None:
     """Train on this rank (the process group must be initialised). Rank 0 writes the run
-    directory and returns the summary; other ranks return None."""
+    directory and returns the summary; other ranks return None. ``resume`` is a checkpoint
+    directory to continue from (see :mod:`flexsync.train.checkpoint`)."""
     out_dir = Path(out_dir)
     comm = Communicator(device=device)
     device = comm.device
@@ -189,16 +207,37 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     spe = sampler.steps_per_epoch
     total_steps = cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * spe))
 
+    st = RunState()
+    meta = {"strategy": cfg.strategy.name, "fingerprint": checkpoint.fingerprint(cfg.to_dict())}
+    parts = {"model": model, "optimizer": optimizer, "strategy": strategy,
+             "sampler": sampler, "clock": clock, "loop": st}
+
+    if resume is not None:
+        saved = checkpoint.load(Path(resume), rank, world, meta)
+        for name, obj in parts.items():
+            obj.load_state_dict(saved[name])
+        torch.set_rng_state(saved["rng"])
+        comm.total_bytes, comm.total_collectives = saved["comm"]
+        if isinstance(source, MeasuredConditions) and saved["conditions"] is not None:
+            source.update(*saved["conditions"])
+
     writer = None
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(dump_config(cfg))
-        writer = MetricsWriter(out_dir / "metrics.jsonl")
-    bar = _progress(total_steps, cfg.progress and rank == 0)
+        writer = MetricsWriter(out_dir / "metrics.jsonl", resume_after=st.step
+                               if resume is not None else None)
+    bar = _progress(total_steps, cfg.progress and rank == 0, initial=st.step)
 
-    st = RunState()
-    prev_step_s: float | None = None      # the clock's last step, for throughput-aware strategies
-    prev_wall_s: float | None = None
+    def save_checkpoint() -> None:
+        state = {name: obj.state_dict() for name, obj in parts.items()}
+        cond = source.current if isinstance(source, MeasuredConditions) else None
+        state.update(rng=torch.get_rng_state(),
+                     comm=[comm.total_bytes, comm.total_collectives],
+                     conditions=None if cond is None else [cond.alpha, cond.beta])
+        checkpoint.save(out_dir, st.step, rank, world, state, meta, cfg.checkpoint.keep)
+        comm.barrier()                 # complete on every rank before anyone relies on it
+
     streaming = isinstance(sampler, StreamSampler)
     model.train()
     comm.take_timings()      # set-up traffic (connection establishment) would bias estimates
@@ -207,8 +246,8 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             step = st.step
             epoch = step / spe
             if streaming:        # arrivals during the previous step, on the run's clock
-                sampler.advance((prev_wall_s if cfg.stream.clock == "wall" else prev_step_s)
-                                or 0.0)
+                sampler.advance((st.prev_wall_s if cfg.stream.clock == "wall"
+                                 else st.prev_step_s) or 0.0)
             idx = sampler.next()
             x, y = data.train_x[idx].to(device), data.train_y[idx].to(device)
             if injector is not None:
@@ -219,8 +258,15 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             loss.backward()
             cond = clock.conditions(step, int(epoch))
             w1 = time.perf_counter()
-            strategy.step(StepContext(step, epoch, cond, priced, steps_per_epoch=spe,
-                                      prev_step_s=prev_step_s, batch_size=len(y)))
+            if _nonfinite_anywhere(comm, model):        # agreed, so every rank acts alike
+                if cfg.on_nonfinite == "stop":
+                    raise FloatingPointError(
+                        f"non-finite gradients at step {step} on at least one rank "
+                        "(set on_nonfinite: skip to skip such steps instead)")
+                st.skipped += 1
+            else:
+                strategy.step(StepContext(step, epoch, cond, priced, steps_per_epoch=spe,
+                                          prev_step_s=st.prev_step_s, batch_size=len(y)))
             w2 = time.perf_counter()
             cpu = time.thread_time() - c0
             records = comm.take_records()
@@ -243,8 +289,8 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             wait = float(stats[:, 5].max()) if streaming else 0.0
             t = clock.advance(step, int(epoch), float(stats[:, 1].max()), records,
                               measured_comm_s=float(stats[:, 2].max()), other_s=wait)
-            prev_step_s = t.total
-            prev_wall_s = time.perf_counter() - w0
+            st.prev_step_s = t.total
+            st.prev_wall_s = time.perf_counter() - w0
             st.wall += time.perf_counter() - w0
             st.history.append(mean_loss)
             st.step += 1
@@ -282,6 +328,9 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", t_model=f"{clock.now:.1f}s")
+            every = cfg.checkpoint.every
+            if every and (st.step % every == 0 or st.step == total_steps):
+                save_checkpoint()
     finally:
         strategy.close()
         if writer is not None:
@@ -312,6 +361,7 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
         "time_to_target_modeled_s": st.ttt_modeled,
         "time_to_target_wall_s": st.ttt_wall,
         "network": cfg.network.kind,
+        "skipped_steps": st.skipped,
     }
     summary.update(strategy.summary())
     if injector is not None:
@@ -367,14 +417,20 @@ def _stream_sampler(cfg: Config, data: Dataset, comm: Communicator) -> StreamSam
                          sc.drift, sc.drift_every, cfg.seed, rank)
 
 
+def _nonfinite_anywhere(comm: Communicator, model: nn.Module) -> bool:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    local = bool(grads) and not bool(torch.stack(torch._foreach_norm(grads)).isfinite().all())
+    return agree_any(comm, local, accounted=False)
+
+
 def _floating_buffers(model: nn.Module) -> list[torch.Tensor]:
     return [b for b in model.buffers() if b.is_floating_point()]
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, initial: int = 0):
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, leave=False,
-                disable=None)
+    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True,
+                leave=False, disable=None)

@@ -17,9 +17,14 @@ def _clean(v: Any) -> Any:
 class MetricsWriter:
     """Append-only JSONL writer; one line per training step (evaluations add keys)."""
 
-    def __init__(self, path: Path, append: bool = False) -> None:
+    def __init__(self, path: Path, resume_after: int | None = None) -> None:
+        """A fresh file, or with ``resume_after`` the existing one cut after that step (rows
+        a crashed run wrote past its last checkpoint are dropped) and appended to."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = path.open("a" if append else "w", buffering=1)
+        if resume_after is not None and path.exists():
+            keep = [r for r in read_metrics(path) if r["step"] <= resume_after]
+            path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        self._f = path.open("a" if resume_after is not None else "w", buffering=1)
 
     def write(self, row: dict[str, Any]) -> None:
         self._f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
