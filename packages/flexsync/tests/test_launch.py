@@ -77,3 +77,20 @@ def _rank_and_size():
 
 def test_results_come_back_in_rank_order():
     assert run_local(_rank_and_size, 3, deadline_s=60) == [(0, 3, 1), (1, 3, 1), (2, 3, 1)]
+
+
+def _rank_two_stalls():
+    t = torch.ones(4)
+    dist.all_reduce(t)
+    if dist.get_rank() == 2:
+        time.sleep(600)                      # alive but never joins the next collective
+    dist.all_reduce(t)
+
+
+def test_a_stalled_worker_is_named_after_the_collective_timeout():
+    start = time.monotonic()
+    with pytest.raises(WorkerFailed, match="rank 2 stopped responding") as err:
+        run_local(_rank_two_stalls, 3, timeout_s=3, deadline_s=60)
+    assert err.value.rank == 2
+    assert time.monotonic() - start < 30
+    assert _children_of(os.getpid()) == []

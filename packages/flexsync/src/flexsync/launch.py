@@ -186,6 +186,14 @@ def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _error_text(workdir: str, rank: int) -> str:
+    try:
+        with open(os.path.join(workdir, f"error-{rank}")) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def _now() -> float:
     return time.monotonic()
 
@@ -200,6 +208,13 @@ def _root_cause(procs: list[mp.Process], workdir: str, settle_s: float = 2.0) ->
     killed = [r for r in failed if procs[r].exitcode < 0]
     if killed:
         return WorkerFailed(killed[0], procs[killed[0]].exitcode, "; stopped the other workers")
+    alive = [r for r, p in enumerate(procs) if p.exitcode is None]
+    if alive and all("timeout" in _error_text(workdir, r).lower()
+                     or "timed out" in _error_text(workdir, r).lower() for r in failed):
+        stalled = WorkerFailed(alive[0], 0, "")
+        stalled.args = (f"worker rank {alive[0]} stopped responding: ranks {failed} timed out "
+                        "waiting for it in a collective; stopped every worker",)
+        return stalled
     errors = {}
     for r in failed:
         try:

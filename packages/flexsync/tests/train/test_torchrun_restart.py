@@ -1,0 +1,62 @@
+"""Under ``torchrun --max-restarts``, a worker killed mid-run makes torchrun restart the
+group, which resumes from the run's latest checkpoint and finishes the run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flexsync.train.metrics import read_metrics
+
+TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
+
+
+def _workers_of(pid: int) -> list[int]:
+    """Worker processes started by the torchrun agent ``pid`` (its direct children)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry))
+    return kids
+
+
+@pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun not installed")
+def test_killed_worker_is_restarted_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({
+        "workers": 2, "steps": 400, "progress": False, "out": str(out), "batch_size": 16,
+        "clock": {"compute": "model"}, "eval": {"every": 100},
+        "data": {"classes": 10, "train_size": 1200, "test_size": 200},
+        "checkpoint": {"every": 20}}))
+    proc = subprocess.Popen(
+        [TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=1",
+         "-m", "flexsync", "run", str(cfg)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        ckpts = out / "checkpoints"
+        while time.monotonic() < deadline and not list(ckpts.glob("step-*/meta.json")):
+            time.sleep(0.5)
+        workers = _workers_of(proc.pid)
+        assert workers, "torchrun started no workers"
+        os.kill(workers[-1], signal.SIGKILL)
+        _, err = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 400
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == list(range(1, 401))
