@@ -5,7 +5,8 @@
 * ``emulated``: every strategy side by side with dense BSP and DDP (+ PowerSGD / fp16 hooks)
   on an emulated slow link, one run each, same data and seed: wall-clock time to target.
 
-Each suite writes ``<out>/<suite>.md`` (and plots) and prints the table.
+Each suite writes ``<out>/<suite>.md`` (and plots) and prints the table; the training runs
+behind a table go to ``runs/bench/<suite>/``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch.distributed as dist
 
 from flexsync.net import cost_model as cm
 from flexsync.net.units import format_bytes, parse_bandwidth
+
+RUNS = Path("runs") / "bench"
 
 
 def _fidelity_worker(sizes: list[int], reps: int) -> list[dict[str, Any]]:
@@ -100,7 +103,7 @@ def overhead(out: Path, workers: int = 4, steps: int = 300) -> str:
     for name, strat in (("ddp", {"name": "ddp", "hook": "none"}), ("dense", {"name": "dense"}),
                         ("ddp-again", {"name": "ddp", "hook": "none"}),
                         ("dense-again", {"name": "dense"})):
-        d = out / "overhead" / name
+        d = RUNS / "overhead" / name
         train(build_config({**base, "strategy": strat, "out": str(d)}))
         rows = read_metrics(d / "metrics.jsonl")
         walls = [b["wall_time"] - a["wall_time"] for a, b in zip(rows, rows[1:], strict=False)]
@@ -128,6 +131,8 @@ EMULATED_RUNS: dict[str, dict[str, Any]] = {
     "artopk-star-0.01": {"name": "artopk", "ratio": 0.01},
     "flexible-0.01": {"name": "flexible", "ratio": 0.01},
     "flexible-moo": {"name": "flexible", "ratio": "moo", "moo": {"warmup_steps": 50}},
+    "gravac": {"name": "gravac", "window": 100},
+    "selsync": {"name": "selsync", "delta": 0.15},
 }
 
 
@@ -144,7 +149,7 @@ def emulated(out: Path, workers: int = 4, bandwidth: str = "50mbit", steps: int 
     names = [n for n in EMULATED_RUNS if only is None or n in only]
     dirs = []
     for name in names:
-        d = out / "emulated" / name
+        d = RUNS / "emulated" / name
         print(f"== {name}", flush=True)
         train(build_config({**base, "strategy": EMULATED_RUNS[name], "out": str(d)}))
         dirs.append(d)
