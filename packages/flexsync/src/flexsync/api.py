@@ -10,6 +10,7 @@ import torch.distributed as dist
 
 from flexsync.config import Config, build_config
 from flexsync.launch import init_from_env, run_local, under_torchrun
+from flexsync.preflight import check_fits
 from flexsync.train import checkpoint
 from flexsync.train.loop import UserParts, prepare_dataset, run_worker
 
@@ -36,6 +37,7 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
         if found is None:
             raise checkpoint.CheckpointError(f"no complete checkpoint under {resume}")
         resume = found
+    check_fits(cfg, prepare_dataset(cfg, user))   # data-dependent checks, before any worker
     if under_torchrun():
         if cfg.network.kind == "emulated":
             raise ValueError("network kind 'emulated' works with the local launcher only; under "

@@ -520,8 +520,13 @@ def defaults() -> dict[str, Any]:
 
 def build_config(tree: dict[str, Any] | None = None, overrides: list[str] = ()) -> Config:
     """Defaults, then the YAML tree, then each ``--set`` override; validated as a whole."""
+    if tree is not None and not isinstance(tree, dict):
+        raise ConfigError(f"a configuration must be a mapping of keys to values, got "
+                          f"{type(tree).__name__}")
     merged = _merge(defaults(), _shorthand(tree or {}))
     for a in overrides:
+        if not isinstance(a, str):
+            raise ConfigError(f"an override must be a 'dotted.key=value' string, got {a!r}")
         patch: dict[str, Any] = {}
         set_dotted(patch, a)
         merged = _merge(merged, _shorthand(patch))

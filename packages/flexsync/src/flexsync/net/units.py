@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _NUM = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
@@ -22,13 +23,16 @@ def parse_duration(value: str | float | int) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '1ms', got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"duration must be >= 0, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"duration must be a finite number >= 0, got {value!r}")
         return float(value)
     m = re.fullmatch(_NUM + r"([a-zµ]*)\s*", str(value).lower())
     if not m or m.group(2) not in _TIME_UNITS:
         raise ValueError(f"expected a duration like '1ms', '250us' or '0.5s', got {value!r}")
-    return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+    seconds = float(m.group(1)) * _TIME_UNITS[m.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration must be finite, got {value!r}")
+    return seconds
 
 
 def parse_bandwidth(value: str | float | int) -> float:
@@ -37,8 +41,8 @@ def parse_bandwidth(value: str | float | int) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a bandwidth like '100mbit', got {value!r}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f"bandwidth must be > 0, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"bandwidth must be a finite number > 0, got {value!r}")
         return float(value)
     text = str(value).strip()
     m = re.fullmatch(_NUM + r"([A-Za-z/]+)\s*", text)
@@ -48,8 +52,8 @@ def parse_bandwidth(value: str | float | int) -> float:
         key = unit.lower() if not unit.endswith("B/s") else unit[:-3].lower() + "b/s"
         if key in _BW_UNITS:
             bw = float(m.group(1)) * _BW_UNITS[key]
-            if bw <= 0:
-                raise ValueError(f"bandwidth must be > 0, got {value!r}")
+            if not math.isfinite(bw) or bw <= 0:
+                raise ValueError(f"bandwidth must be finite and > 0, got {value!r}")
             return bw
     raise ValueError(
         f"expected a bandwidth like '100mbit', '10Gbit', '1gbps' or '25MB/s', got {value!r}"
