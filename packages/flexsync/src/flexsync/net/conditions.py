@@ -9,6 +9,7 @@ identical on every rank, so every rank sees the same conditions.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,16 @@ class NetworkConditions:
 
     alpha: float
     bandwidth: float
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.alpha, int | float) and math.isfinite(self.alpha)
+                and self.alpha >= 0):
+            raise ValueError(f"NetworkConditions.alpha must be a finite number of seconds "
+                             f">= 0, got {self.alpha!r}")
+        if not (isinstance(self.bandwidth, int | float) and math.isfinite(self.bandwidth)
+                and self.bandwidth > 0):
+            raise ValueError(f"NetworkConditions.bandwidth must be a finite number of bytes/s "
+                             f"> 0, got {self.bandwidth!r}")
 
     @property
     def beta(self) -> float:

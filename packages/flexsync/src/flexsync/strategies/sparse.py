@@ -132,7 +132,7 @@ class SparseStrategy(Strategy):
         super().__init__(params, optimizer, comm, **base)
         if ratio == "moo":
             self.controller: MOOController | None = MOOController(**(moo or {}))
-        elif isinstance(ratio, int | float) and 0 < ratio <= 1:
+        elif isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 < ratio <= 1:
             self.controller = None
             if moo:
                 raise ValueError("'moo' options need ratio: moo")
