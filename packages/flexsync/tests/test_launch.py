@@ -10,20 +10,7 @@ import torch
 import torch.distributed as dist
 
 from flexsync.launch import WorkerFailed, run_local
-
-
-def _children_of(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                kids.append(int(entry))
-    return kids
+from tests.procs import children_of
 
 
 def _one_rank_dies(victim):
@@ -44,7 +31,7 @@ def test_dead_worker_fails_the_run_naming_its_rank(world, victim):
         run_local(_one_rank_dies, world, (victim,), timeout_s=30, deadline_s=60)
     assert err.value.rank == victim
     assert time.monotonic() - start < 30
-    assert _children_of(os.getpid()) == []
+    assert children_of(os.getpid()) == []
 
 
 def _raises_on_rank_one():
@@ -58,7 +45,7 @@ def test_exception_in_a_worker_is_reported_with_its_rank(capfd):
         run_local(_raises_on_rank_one, 2, timeout_s=20, deadline_s=60)
     err = capfd.readouterr().err
     assert "[rank 1] Traceback" in err and "ValueError: bad shard" in err
-    assert _children_of(os.getpid()) == []
+    assert children_of(os.getpid()) == []
 
 
 def _hangs():
@@ -68,7 +55,7 @@ def _hangs():
 def test_deadline_turns_a_hang_into_an_error_and_kills_workers():
     with pytest.raises(TimeoutError, match="still running"):
         run_local(_hangs, 2, deadline_s=2)
-    assert _children_of(os.getpid()) == []
+    assert children_of(os.getpid()) == []
 
 
 def _rank_and_size():
@@ -93,4 +80,4 @@ def test_a_stalled_worker_is_named_after_the_collective_timeout():
         run_local(_rank_two_stalls, 3, timeout_s=3, deadline_s=60)
     assert err.value.rank == 2
     assert time.monotonic() - start < 30
-    assert _children_of(os.getpid()) == []
+    assert children_of(os.getpid()) == []

@@ -11,23 +11,9 @@ import time
 import pytest
 
 from flexsync.train.metrics import read_metrics
+from tests.procs import children_of
 
 TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
-
-
-def _workers_of(pid: int) -> list[int]:
-    """Worker processes started by the torchrun agent ``pid`` (its direct children)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                kids.append(int(entry))
-    return kids
 
 
 @pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun not installed")
@@ -49,7 +35,7 @@ def test_killed_worker_is_restarted_and_the_run_resumes(tmp_path):
         ckpts = out / "checkpoints"
         while time.monotonic() < deadline and not list(ckpts.glob("step-*/meta.json")):
             time.sleep(0.5)
-        workers = _workers_of(proc.pid)
+        workers = children_of(proc.pid)   # torchrun's workers
         assert workers, "torchrun started no workers"
         os.kill(workers[-1], signal.SIGKILL)
         _, err = proc.communicate(timeout=400)
