@@ -34,6 +34,9 @@ def describe(run_dir: Path) -> tuple[str, str]:
         vals = [r[key] for r in rows if key in r]
         if vals:
             return coll_s, f"{key} {min(vals):.3g}–{max(vals):.3g} (last {vals[-1]:.3g})"
+    if "sync" in rows[-1]:
+        syncs = sum(1 for r in rows if r.get("sync"))
+        return coll_s, f"LSSR {1 - syncs / len(rows):.3f}"
     if "buffers" in rows[0]:
         mid = rows[len(rows) // 2]
         waits = [r["wait_s"] for r in rows]
