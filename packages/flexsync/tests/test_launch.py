@@ -2,6 +2,7 @@
 and leaves no process behind."""
 
 import os
+import shutil
 import signal
 import time
 
@@ -81,3 +82,19 @@ def test_a_stalled_worker_is_named_after_the_collective_timeout():
     assert err.value.rank == 2
     assert time.monotonic() - start < 30
     assert children_of(os.getpid()) == []
+
+
+def _listening_addresses():
+    import subprocess
+
+    t = torch.ones(1)
+    dist.all_reduce(t)                       # gloo is connected and listening now
+    out = subprocess.run(["ss", "-tlnp"], capture_output=True, text=True).stdout
+    return [line.split()[3] for line in out.splitlines() if f"pid={os.getpid()}," in line]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_local_workers_listen_on_loopback_only(monkeypatch):
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    for addrs in run_local(_listening_addresses, 2, deadline_s=60):
+        assert addrs and all(a.startswith("127.") for a in addrs), addrs

@@ -86,6 +86,8 @@ def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
     try:
         if emulation is not None:
             emulation.enter(rank)
+        elif backend == "gloo":    # local workers talk over loopback only, unless told otherwise
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
         device = torch.device("cpu")
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
