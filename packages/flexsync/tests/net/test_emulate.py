@@ -31,11 +31,15 @@ def _fx_namespaces(tag):
 
 
 @needs_root
-def test_up_and_down_leave_nothing_behind():
-    net = EmulatedNetwork(3, 12.5e6)
-    with net:
-        assert len(_fx_namespaces(net.tag + "-")) == 3 and net.exists()
-    assert not net.exists()
+def test_up_and_down_leave_nothing_behind_and_runs_can_follow_each_other():
+    tags = set()
+    for _ in range(2):               # back-to-back networks of one process never collide
+        net = EmulatedNetwork(3, 12.5e6)
+        with net:
+            assert len(_fx_namespaces(net.tag + "-")) == 3 and net.exists()
+        assert not net.exists()
+        tags.add(net.tag)
+    assert len(tags) == 2
 
 
 @needs_root
@@ -65,7 +69,7 @@ def test_emulated_run_estimates_the_configured_bandwidth(tmp_path):
     rows = read_metrics(tmp_path / "emu" / "metrics.jsonl")
     estimate = rows[-1]["bandwidth"] * 8
     assert estimate == pytest.approx(20e6, rel=0.2)
-    assert not _fx_namespaces(f"fx{os.getpid()}-")
+    assert not _fx_namespaces(f"fx{os.getpid()}x")
 
 
 @needs_root
@@ -84,10 +88,10 @@ def test_interrupting_a_run_tears_down_namespaces_and_workers(tmp_path, sig):
     while time.monotonic() < deadline and not (metrics.exists() and metrics.stat().st_size):
         time.sleep(0.2)
     assert metrics.exists(), proc.communicate(timeout=30)
-    assert _fx_namespaces(f"fx{proc.pid}-")
+    assert _fx_namespaces(f"fx{proc.pid}x")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    assert not _fx_namespaces(f"fx{proc.pid}-")
+    assert not _fx_namespaces(f"fx{proc.pid}x")
     ps = subprocess.run(["pgrep", "-f", f"flexsync-rank|{cfg}"], capture_output=True, text=True)
     assert ps.stdout.strip() == "", ps.stdout

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import ClassVar
 
 CLONE_NEWNET = 0x40000000
 SUBNET = "10.77.0"
@@ -63,12 +64,12 @@ def cleanup_stale() -> list[str]:
     removed = []
     for line in _run("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
-        m = re.fullmatch(r"fx(\d+)-\d+", name)
+        m = re.fullmatch(r"fx(\d+)x\d+-\d+", name)
         if m and not _pid_alive(int(m.group(1))):
             _run("ip", "netns", "del", name, check=False)
             removed.append(name)
     for line in _run("ip", "-o", "link", "show", "type", "bridge", check=False).stdout.splitlines():
-        m = re.search(r"\d+: (bfx(\d+)):", line)
+        m = re.search(r"\d+: (bfx(\d+)x\d+):", line)
         if m and not _pid_alive(int(m.group(2))):
             _run("ip", "link", "del", m.group(1), check=False)
             removed.append(m.group(1))
@@ -82,12 +83,14 @@ class EmulatedNetwork:
     workers: int
     bandwidth: float
     owner: int = 0
+    _made: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.workers > 250:
             raise ValueError(f"emulation supports 1..250 workers, got {self.workers}")
         self.owner = self.owner or os.getpid()
-        self.tag = f"fx{self.owner}"
+        EmulatedNetwork._made += 1               # unique names for every network of a process
+        self.tag = f"fx{self.owner}x{EmulatedNetwork._made}"
         self.bridge = f"b{self.tag}"
         self.up_done = False
 
@@ -128,6 +131,9 @@ class EmulatedNetwork:
         """Delete every namespace (their veth ends go with them) and the bridge."""
         problems = []
         for r in range(self.workers):
+            # Deleting the host end removes the pair at once (a namespace's devices otherwise
+            # linger briefly after the namespace is deleted).
+            _run("ip", "link", "del", f"{self.tag}v{r}", check=False)
             p = _run("ip", "netns", "del", self.namespace(r), check=False)
             if p.returncode != 0 and "No such file" not in p.stderr:
                 problems.append(p.stderr.strip())
