@@ -84,15 +84,19 @@ class LoopbackNetwork(_Strict):
 
 
 class EmulatedNetworkConfig(_NetBase):
-    """Real shaped links: one network namespace per worker, tbf on each uplink (needs root).
-    With ``estimate`` the network conditions every strategy sees are fitted live from the
-    run's own collective timings; otherwise the configured bandwidth (and α = 0) is used."""
+    """Real shaped links: one network namespace per worker, tbf on each uplink (needs root),
+    plus an optional per-message ``delay``. With ``estimate`` the network conditions every
+    strategy sees are fitted live from the run's own collective timings; otherwise the
+    configured bandwidth and delay are used."""
 
     kind: Literal["emulated"]
     bandwidth: Bandwidth = "100mbit"
+    delay: Duration = Field(0.0, description="per-message latency α, added by each worker's "
+                            "communicator (the kernel has no netem)")
     estimate: bool = True
 
     _check_bw = field_validator("bandwidth")(_bandwidth)
+    _check_delay = field_validator("delay")(_duration)
 
 
 Network = Annotated[

@@ -57,18 +57,21 @@ def test_stale_namespaces_of_a_dead_owner_are_removed():
 
 
 @needs_root
-def test_emulated_run_estimates_the_configured_bandwidth(tmp_path):
+def test_emulated_run_estimates_the_configured_bandwidth_and_delay(tmp_path):
     from flexsync import build_config, train
     from flexsync.train.metrics import read_metrics
 
     cfg = build_config({"workers": 3, "steps": 30, "progress": False,
                         "data": {"train_size": 3000, "test_size": 300},
                         "eval": {"every": 30}, "out": str(tmp_path / "emu"),
-                        "network": {"kind": "emulated", "bandwidth": "20mbit"}})
+                        "network": {"kind": "emulated", "bandwidth": "20mbit",
+                                    "delay": "5ms"}})
     train(cfg)
     rows = read_metrics(tmp_path / "emu" / "metrics.jsonl")
     estimate = rows[-1]["bandwidth"] * 8
     assert estimate == pytest.approx(20e6, rel=0.2)
+    # α: the 5 ms added per message, plus the loopback stack's own latency (≤ 3 ms here)
+    assert 5e-3 <= rows[-1]["alpha"] <= 8e-3
     assert not _fx_namespaces(f"fx{os.getpid()}x")
 
 

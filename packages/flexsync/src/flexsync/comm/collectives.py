@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from flexsync.net.cost_model import latency_terms
+
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 
 
@@ -55,6 +57,10 @@ class Communicator:
             )
         self.device = device
         self.records: list[CommRecord] = []
+        # Emulated per-message latency (seconds): each collective first waits α times its
+        # latency terms, so wall-clock time carries the α of the α-β model on links whose
+        # kernel cannot delay packets (no netem). 0 = none.
+        self.added_latency = 0.0
         # (kind, algo, nbytes, seconds) of every collective, accounted or not: the raw
         # material of live α-β estimation.
         self.timings: list[tuple[str, str | None, int, float]] = []
@@ -75,6 +81,10 @@ class Communicator:
     def take_timings(self) -> list[tuple[str, str | None, int, float]]:
         out, self.timings = self.timings, []
         return out
+
+    def _delay(self, kind: str, algo: str | None) -> None:
+        if self.added_latency > 0:
+            time.sleep(self.added_latency * latency_terms(kind, algo, self.world_size))
 
     def _timed(self, kind: str, algo: str | None, nbytes: int, started: float) -> None:
         self.timings.append((kind, algo, nbytes, time.perf_counter() - started))
@@ -102,6 +112,7 @@ class Communicator:
         )
         if self.world_size > 1:
             t0 = time.perf_counter()
+            self._delay("allreduce", algo)
             dist.all_reduce(tensor, op=_OPS[op], group=self.group)
             self._timed("allreduce", algo, _nbytes(tensor), t0)
         return tensor
@@ -118,6 +129,7 @@ class Communicator:
         )
         if self.world_size > 1:
             t0 = time.perf_counter()
+            self._delay("allgather", None)
             dist.all_gather(list(out.unbind(0)), tensor.contiguous(), group=self.group)
             self._timed("allgather", None, _nbytes(tensor), t0)
         else:
@@ -140,6 +152,7 @@ class Communicator:
         )
         if self.world_size > 1:
             t0 = time.perf_counter()
+            self._delay("broadcast", None)
             dist.broadcast(tensor, src=_global_rank(self.group, src), group=self.group)
             self._timed("broadcast", None, _nbytes(tensor), t0)
         return tensor

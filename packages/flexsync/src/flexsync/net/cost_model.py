@@ -53,6 +53,19 @@ def allgather(x: float, n: int, alpha: float, beta: float) -> float:
     return 0.0 if n <= 1 else alpha * _log2(n) + (n - 1) * x * beta
 
 
+def latency_terms(kind: str, algo: str | None, n: int) -> float:
+    """How many α one collective pays: 2(N−1) for a ring allreduce, 2L for a tree, L for
+    broadcast and allgather (the α coefficients of the formulas above)."""
+    if n <= 1:
+        return 0.0
+    lg = _log2(n)
+    if kind == "allreduce":
+        return 2 * lg if algo == "tree" else (2.0 if algo == "ps" else 2.0 * (n - 1))
+    if kind in ("allgather", "broadcast", "barrier"):
+        return lg
+    raise ValueError(f"unknown collective kind {kind!r}")
+
+
 def topk_count(n_params: int, ratio: float) -> int:
     """k = max(1, ⌊c·n⌋), the rule every reference implementation uses (§0.1)."""
     return max(1, int(math.floor(ratio * n_params)))

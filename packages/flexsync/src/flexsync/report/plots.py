@@ -32,6 +32,30 @@ def plot_run(run_dir: str | Path) -> Path:
     plt.close(fig)
     if any("cf" in r for r in rows):
         plot_factor(run_dir, rows)
+    if rows and "buffers" in rows[0]:
+        plot_streams(run_dir, rows)
+    return out
+
+
+def plot_streams(run_dir: str | Path, rows: list[dict]) -> Path:
+    """Per-device buffer size (log scale) and the step's wait against modeled time, for runs
+    on streams (ScaDLES §4.3): ``streams.png``."""
+    run_dir = Path(run_dir)
+    t = [r["modeled_time"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for d in range(len(rows[0]["buffers"])):
+        axes[0].plot(t, [max(r["buffers"][d], 1e-1) for r in rows], lw=0.8, label=f"device {d}")
+    axes[0].set(xlabel="modeled time (s)", ylabel="buffered samples", yscale="log")
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[1].plot(t, [r["wait_s"] for r in rows], lw=0.8)
+    axes[1].set(xlabel="modeled time (s)", ylabel="wait for data (s)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    out = run_dir / "streams.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
     return out
 
 

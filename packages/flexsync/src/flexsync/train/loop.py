@@ -100,7 +100,7 @@ def conditions_from(cfg: Config) -> ConditionsSource | None:
     if net.kind == "loopback":
         return None
     if net.kind == "emulated":
-        start = NetworkConditions(1e-4, parse_bandwidth(net.bandwidth))
+        start = NetworkConditions(parse_duration(net.delay) or 1e-4, parse_bandwidth(net.bandwidth))
         return MeasuredConditions(start) if net.estimate else FixedConditions(start)
     if net.kind == "modeled":
         return FixedConditions(
@@ -177,6 +177,8 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     out_dir = Path(out_dir)
     comm = Communicator(device=device)
     device = comm.device
+    if cfg.network.kind == "emulated":
+        comm.added_latency = parse_duration(cfg.network.delay)
     rank, world = comm.rank, comm.world_size
     data = prepare_dataset(cfg, user)
 
@@ -292,9 +294,10 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             st.prev_step_s = t.total
             st.prev_wall_s = time.perf_counter() - w0
             st.wall += time.perf_counter() - w0
-            st.history.append(mean_loss)
             st.step += 1
-            if not math.isfinite(mean_loss):
+            if math.isfinite(mean_loss):
+                st.history.append(mean_loss)
+            elif cfg.on_nonfinite == "stop":
                 raise FloatingPointError(f"training diverged at step {step}: loss {mean_loss}")
 
             row: dict[str, Any] = {
