@@ -21,9 +21,43 @@ def random_equal_split(n_samples: int, world_size: int, seed: int) -> list[torch
     return [perm[r * per:(r + 1) * per].clone() for r in range(world_size)]
 
 
-class ShardSampler:
+class EpochSampler:
+    """Walks an epoch's sample order in batches and builds a new order every epoch.
+    Subclasses define ``steps_per_epoch`` and ``_order_for_epoch``; the order depends only on
+    (seed, rank, epoch), so ``state_dict`` is just the position. Checkpointable."""
+
+    batch_size: int
+    epoch: int
+    position: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    def _order_for_epoch(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def next(self) -> torch.Tensor:
+        if self.position >= self.steps_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self._order = self._order_for_epoch()
+        b = self.batch_size
+        out = self._order[self.position * b:(self.position + 1) * b]
+        self.position += 1
+        return out
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._order_for_epoch()
+
+
+class ShardSampler(EpochSampler):
     """Yields batches of indices from one rank's shard, reshuffled every epoch with a
-    generator derived from (seed, rank, epoch) — never the global RNG. Checkpointable."""
+    generator derived from (seed, rank, epoch) — never the global RNG."""
 
     def __init__(self, indices: torch.Tensor, batch_size: int, seed: int, rank: int) -> None:
         if batch_size < 1:
@@ -38,39 +72,22 @@ class ShardSampler:
         self.rank = rank
         self.epoch = 0
         self.position = 0
-        self._order = self._shuffle()
+        self._order = self._order_for_epoch()
 
     @property
     def steps_per_epoch(self) -> int:
         return len(self.indices) // self.batch_size
 
-    def _shuffle(self) -> torch.Tensor:
+    def _order_for_epoch(self) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.rank * 7919 + self.epoch)
         return self.indices[torch.randperm(len(self.indices), generator=g)]
-
-    def next(self) -> torch.Tensor:
-        if self.position >= self.steps_per_epoch:
-            self.epoch += 1
-            self.position = 0
-            self._order = self._shuffle()
-        b = self.batch_size
-        out = self._order[self.position * b:(self.position + 1) * b]
-        self.position += 1
-        return out
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._order = self._shuffle()
 
 
 PARTITIONS = ("defdp", "seldp", "noniid")
 SELDP_MODES = ("rotate", "permute")
 
 
-class SelDPSampler:
+class SelDPSampler(EpochSampler):
     """SelDP, the rotated-chunk partitioning of SelSync (ddl-methods.md §2.3).
 
     D is split (seeded, shared by all ranks) into N equal chunks DP_0..DP_{N−1}. In data-epoch e
@@ -102,13 +119,13 @@ class SelDPSampler:
         self.rank = rank
         self.epoch = 0
         self.position = 0
-        self._order = self._arrange()
+        self._order = self._order_for_epoch()
 
     @property
     def steps_per_epoch(self) -> int:
         return self.world_size * len(self.chunks[0]) // self.batch_size
 
-    def _arrange(self) -> torch.Tensor:
+    def _order_for_epoch(self) -> torch.Tensor:
         parts = []
         for j in range(self.world_size):
             k = (self.rank + j) % self.world_size
@@ -116,22 +133,6 @@ class SelDPSampler:
             parts.append(self.chunks[k][torch.randperm(len(self.chunks[k]), generator=g)])
         return torch.cat(parts)
 
-    def next(self) -> torch.Tensor:
-        if self.position >= self.steps_per_epoch:
-            self.epoch += 1
-            self.position = 0
-            self._order = self._arrange()
-        b = self.batch_size
-        out = self._order[self.position * b:(self.position + 1) * b]
-        self.position += 1
-        return out
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._order = self._arrange()
 
 
 def owned_labels(num_classes: int, world_size: int,
