@@ -139,6 +139,8 @@ def _demo(args: argparse.Namespace) -> int:
         "topk": {"strategy": {"name": "topk", "ratio": args.ratio}},
         "artopk-star": {"strategy": {"name": "artopk", "ratio": args.ratio, "index": "star"}},
         "flexible": {"strategy": {"name": "flexible", "ratio": args.ratio}},
+        "selsync": {"strategy": {"name": "selsync", "delta": 0.15}},
+        "ddp-powersgd": {"strategy": {"name": "ddp", "hook": "powersgd"}},
     }
     dirs = []
     for name, extra in runs.items():
