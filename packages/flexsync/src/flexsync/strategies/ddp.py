@@ -11,6 +11,7 @@ process for the lifetime of the strategy).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,8 +46,13 @@ class DDPBaseline(Strategy):
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as psgd
 
+        # Buffers are not re-synced every forward (flexsync's strategies do not either);
+        # newer torch names the flag forward_sync_buffers.
+        params = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in params
+                   else {"broadcast_buffers": False})
         ddp = nn.parallel.DistributedDataParallel(
-            model, broadcast_buffers=False, bucket_cap_mb=self.bucket_cap_mb)
+            model, bucket_cap_mb=self.bucket_cap_mb, **no_sync)
         if self.hook == "none":          # DDP's built-in C++ allreduce: counted in step()
             return ddp
         if self.hook == "allreduce":
