@@ -44,7 +44,9 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
                              "torchrun the links are whatever connects your machines")
         device = init_from_env(cfg.backend, cfg.timeout_s)
         try:
-            return run_worker(cfg, out_dir, user, device=device, resume=resume)
+            summary = run_worker(cfg, out_dir, user, device=device, resume=resume)
+            dist.barrier()     # leave together: a rank tearing down early can abort its peers
+            return summary
         finally:
             dist.destroy_process_group()
     prepare_dataset(cfg, user)        # build once here; forked workers share it

@@ -96,6 +96,7 @@ def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
         dist.init_process_group(backend, store=store, rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=timeout_s))
         result = fn(*args, device=device) if _accepts_device(fn) else fn(*args)
+        dist.barrier()         # leave together: a rank tearing down early can abort its peers
         with open(os.path.join(workdir, f"result-{rank}.pkl"), "wb") as f:
             pickle.dump(result, f)
     except BaseException as e:
