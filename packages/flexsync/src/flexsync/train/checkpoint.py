@@ -59,22 +59,28 @@ def step_dir(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step-{step:08d}"
 
 
-def save(run_dir: Path, step: int, rank: int, world: int, state: dict[str, Any],
-         meta: dict[str, Any], keep: int = 2) -> Path:
-    """Write this rank's file; rank 0 also writes meta.json and prunes old checkpoints.
-    Call on every rank, then barrier, so a checkpoint is complete before it is relied on."""
+def save(run_dir: Path, step: int, rank: int, world: int, state: dict[str, Any]) -> Path:
+    """Write this rank's file (atomically). Every rank calls it, then all barrier, then rank 0
+    calls :func:`commit`: a checkpoint counts only once every rank's file is in place."""
     check_plain(state)
     d = step_dir(run_dir, step)
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f".rank{rank}.pt.tmp"
     torch.save(state, tmp)
-    os.replace(tmp, d / f"rank{rank}.pt")          # atomic: never a half-written file
-    if rank == 0:
-        (d / "meta.json").write_text(json.dumps({**meta, "step": step, "world_size": world}))
-        older = sorted((run_dir / "checkpoints").glob("step-*"))[:-keep] if keep > 0 else []
-        for old in older:
-            shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, d / f"rank{rank}.pt")          # never a half-written file
     return d
+
+
+def commit(run_dir: Path, step: int, world: int, meta: dict[str, Any], keep: int = 2) -> None:
+    """Mark the step's checkpoint complete (meta.json) and prune older ones (rank 0 only,
+    after every rank's :func:`save` returned)."""
+    d = step_dir(run_dir, step)
+    tmp = d / ".meta.json.tmp"
+    tmp.write_text(json.dumps({**meta, "step": step, "world_size": world}))
+    os.replace(tmp, d / "meta.json")
+    older = sorted((run_dir / "checkpoints").glob("step-*"))[:-keep] if keep > 0 else []
+    for old in older:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def latest(run_dir: Path) -> Path | None:

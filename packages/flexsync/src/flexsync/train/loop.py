@@ -237,8 +237,11 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
         state.update(rng=torch.get_rng_state(),
                      comm=[comm.total_bytes, comm.total_collectives],
                      conditions=None if cond is None else [cond.alpha, cond.beta])
-        checkpoint.save(out_dir, st.step, rank, world, state, meta, cfg.checkpoint.keep)
-        comm.barrier()                 # complete on every rank before anyone relies on it
+        checkpoint.save(out_dir, st.step, rank, world, state)
+        comm.barrier()                 # every rank's file is written ...
+        if rank == 0:                  # ... before the checkpoint is marked complete
+            checkpoint.commit(out_dir, st.step, world, meta, cfg.checkpoint.keep)
+        comm.barrier()
 
     streaming = isinstance(sampler, StreamSampler)
     model.train()
