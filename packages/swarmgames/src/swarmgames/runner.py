@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from swarmgames import __version__
 from swarmgames.core.config import (
-    ConfigError,
     check,
     config_hash,
     from_dict,
+    read_config,
     set_dotted,
     to_dict,
 )
@@ -61,24 +60,9 @@ class RunConfig:
                 "must map dotted keys to non-empty lists")
 
 
-def parse_value(text: str) -> Any:
-    """YAML-parse a ``--set`` value (numbers, booleans, lists)."""
-    return yaml.safe_load(text)
-
-
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> tuple[RunConfig, dict]:
     """Read YAML, apply ``key=value`` overrides (dotted keys), validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
-    for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"--set {ov!r}: expected key=value")
-        k, v = ov.split("=", 1)
-        set_dotted(raw, k.strip(), parse_value(v))
+    raw = read_config(path, overrides)
     return from_dict(RunConfig, raw), raw
 
 

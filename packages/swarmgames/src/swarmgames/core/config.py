@@ -11,7 +11,8 @@ import hashlib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -129,3 +130,22 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"{dotted}: {p!r} is not a mapping")
         cur = nxt
     cur[parts[-1]] = value
+
+
+def read_config(path: str | Path | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The raw config tree: YAML from ``path`` (or empty) with dotted ``key=value``
+    overrides applied (values parsed as YAML). Validation is the caller's ``from_dict``."""
+    import yaml
+
+    raw: dict[str, Any] = {}
+    if path is not None:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"--set {ov!r}: expected key=value")
+        k, v = ov.split("=", 1)
+        set_dotted(raw, k.strip(), yaml.safe_load(v))
+    return raw

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from swarmgames.core.config import ConfigError, check, from_dict, set_dotted
+from swarmgames.core.config import check, from_dict, read_config
 from swarmgames.envs.aam_config import AamConfig
 from swarmgames.policies.fleet_policy import PolicyConfig
 
@@ -82,15 +80,5 @@ class AamRunConfig:
 def load_aam_config(path: str | Path | None, overrides: list[str] = ()
                     ) -> tuple[AamRunConfig, dict[str, Any]]:
     """Read YAML, apply dotted ``key=value`` overrides, validate (errors name the key)."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
-    for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"--set {ov!r}: expected key=value")
-        k, v = ov.split("=", 1)
-        set_dotted(raw, k.strip(), yaml.safe_load(v))
+    raw = read_config(path, overrides)
     return from_dict(AamRunConfig, raw), raw
