@@ -26,9 +26,13 @@ class EpochSampler:
     Subclasses define ``steps_per_epoch`` and ``_order_for_epoch``; the order depends only on
     (seed, rank, epoch), so ``state_dict`` is just the position. Checkpointable."""
 
-    batch_size: int
-    epoch: int
-    position: int
+    def __init__(self, batch_size: int, seed: int, rank: int) -> None:
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.epoch = 0
+        self.position = 0
+        self._order = self._order_for_epoch()
 
     @property
     def steps_per_epoch(self) -> int:
@@ -67,12 +71,7 @@ class ShardSampler(EpochSampler):
                 f"a shard of {len(indices)} samples is smaller than batch_size={batch_size}"
             )
         self.indices = indices
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.epoch = 0
-        self.position = 0
-        self._order = self._order_for_epoch()
+        super().__init__(batch_size, seed, rank)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -114,12 +113,7 @@ class SelDPSampler(EpochSampler):
         perm = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed))
         self.chunks = [perm[k * chunk:(k + 1) * chunk].clone() for k in range(world_size)]
         self.world_size = world_size
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.epoch = 0
-        self.position = 0
-        self._order = self._order_for_epoch()
+        super().__init__(batch_size, seed, rank)
 
     @property
     def steps_per_epoch(self) -> int:
