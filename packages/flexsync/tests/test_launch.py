@@ -1,6 +1,8 @@
 """The launcher tears everything down: a dead worker fails the run, naming its rank, quickly,
 and leaves no process behind."""
 
+import datetime
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -10,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from flexsync.launch import WorkerFailed, run_local
+from flexsync.launch import WorkerFailed, init_from_env, run_local
 from tests.procs import children_of
 
 
@@ -98,3 +100,53 @@ def test_local_workers_listen_on_loopback_only(monkeypatch):
     monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
     for addrs in run_local(_listening_addresses, 2, deadline_s=60):
         assert addrs and all(a.startswith("127.") for a in addrs), addrs
+
+
+def _torchrun_worker(rank, attempt, port, delay, crash):
+    """One rank as torchrun starts it: env vars pointing at the agent's shared store; with
+    ``crash`` it dies after its first collective, as a killed job's ranks do."""
+    code = 1
+    try:
+        os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+                           "GROUP_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                           "MASTER_PORT": str(port), "TORCHELASTIC_USE_AGENT_STORE": "True",
+                           "TORCHELASTIC_RESTART_COUNT": str(attempt),
+                           "GLOO_SOCKET_IFNAME": "lo"})
+        time.sleep(delay)
+        init_from_env("gloo", timeout_s=10)
+        t = torch.ones(4)
+        dist.all_reduce(t)
+        if crash:
+            os._exit(0 if t.sum().item() == 8 else 2)
+        dist.barrier()
+        dist.destroy_process_group()
+        code = 0 if t.sum().item() == 8 else 2
+    finally:
+        os._exit(code)
+
+
+def test_a_restarted_torchrun_attempt_never_reads_the_previous_attempts_keys():
+    """torchrun keeps one agent store for every restart; the process group's key names are
+    fixed, so a restarted rank that connects before its peer would read the dead attempt's
+    address (and then fail, or hang in gloo's connect past every timeout). Each attempt must get
+    its own namespace: with one rank late on purpose, each restarted attempt still forms its
+    group. (Without the namespace this fails in most runs, not all: gloo's connect retries
+    sometimes catch the fresh address in time.)"""
+    ctx = mp.get_context("fork")
+    server = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                           timeout=datetime.timedelta(seconds=30))
+    for attempt, delays in [(0, (0.0, 0.0)), (1, (0.0, 3.0)), (2, (3.0, 0.0))]:
+        procs = [ctx.Process(target=_torchrun_worker,
+                             args=(r, attempt, server.port, delays[r], attempt < 2))
+                 for r in range(2)]
+        for p in procs:
+            p.start()
+        try:
+            for p in procs:
+                p.join(timeout=30)
+            assert [p.exitcode for p in procs] == [0, 0], f"attempt {attempt}"
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.kill()
+                    p.join()

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,41 @@ def init_from_env(backend: str = "auto", timeout_s: float = 300) -> torch.device
         device = torch.device("cuda", local)
     else:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))
-    dist.init_process_group(backend, init_method="env://",
-                            timeout=datetime.timedelta(seconds=timeout_s))
+    timeout = datetime.timedelta(seconds=timeout_s)
+    store = _attempt_store(timeout)
+    if store is None:
+        dist.init_process_group(backend, init_method="env://", timeout=timeout)
+    else:
+        dist.init_process_group(backend, store=store, rank=int(os.environ["RANK"]),
+                                world_size=int(os.environ["WORLD_SIZE"]), timeout=timeout)
     return device
+
+
+def _attempt_store(timeout: datetime.timedelta) -> dist.Store | None:
+    """A store namespace of its own for this torchrun restart attempt, or None for plain env://.
+
+    torchrun's agent hosts one TCPStore for the whole job and hands the same address to the
+    workers of every restart; the process group writes fixed key names into it (gloo's peer
+    addresses, NCCL's unique id, the init barrier). A restarted worker can then read a dead
+    peer's address and fail with "Connection refused", or wait forever inside gloo's connect.
+    Prefixing the keys with the restart count gives each attempt a clean namespace. On one node
+    every worker has the same count; across nodes the agents count restarts separately, so there
+    we leave env:// alone and point at torch's own switch for a fresh store per round.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    if int(os.environ.get("GROUP_WORLD_SIZE", "1")) > 1:
+        if (int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+                and os.environ.get("RANK") == "0"):
+            warnings.warn("torchrun restarts across several nodes reuse the agent's store and "
+                          "can hang the restarted process group; export "
+                          "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 on every node before torchrun "
+                          "to give each restart a fresh store", stacklevel=3)
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                          int(os.environ["WORLD_SIZE"]), is_master=False, timeout=timeout)
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    return dist.PrefixStore(f"flexsync/attempt{attempt}", store)
 
 
 def _die_with_parent() -> None:

@@ -1,7 +1,7 @@
 """Under ``torchrun --max-restarts``, a worker killed mid-run makes torchrun restart the
 group, which resumes from the run's latest checkpoint and finishes the run. (Restarts are
-allowed more than once: a restarted gloo group on a busy machine can fail its first connect,
-which torchrun then retries — the property under test is that every restart resumes.)"""
+allowed more than once: on rare occasions a rank aborts in torch's teardown after the run is
+complete, and the property under test is that every restart resumes.)"""
 
 import json
 import os
@@ -19,9 +19,6 @@ TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
 
 
 @pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun not installed")
-@pytest.mark.skipif(os.environ.get("FLEXSYNC_TORCHRUN_RESTART_TEST") != "1",
-                    reason="opt-in (FLEXSYNC_TORCHRUN_RESTART_TEST=1): on this machine a "
-                    "restarted gloo group sometimes hangs while connecting (cause not found yet)")
 def test_killed_worker_is_restarted_and_the_run_resumes(tmp_path):
     out = tmp_path / "run"
     cfg = tmp_path / "c.yaml"
@@ -29,7 +26,7 @@ def test_killed_worker_is_restarted_and_the_run_resumes(tmp_path):
         "workers": 2, "steps": 400, "progress": False, "out": str(out), "batch_size": 16,
         "clock": {"compute": "model"}, "eval": {"every": 100},
         "data": {"classes": 10, "train_size": 1200, "test_size": 200},
-        "checkpoint": {"every": 20}}))
+        "checkpoint": {"every": 20}, "timeout_s": 30}))
     proc = subprocess.Popen(
         [TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=3",
          "-m", "flexsync", "run", str(cfg)],

@@ -3,11 +3,13 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from swarmgames.cli import main
 from swarmgames.train.config import load_aam_config
 from swarmgames.train.ppo import Trainer, semi_mdp_gae
+from swarmgames.train.rollout import run_episodes
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -37,6 +39,37 @@ def test_tiny_ppo_is_deterministic_and_updates():
     assert torch.equal(_params(ra.policy), _params(b.policy))
     assert not torch.equal(p0, _params(ra.policy))
     assert ra.curve[0]["entropy"] > 0
+
+
+def test_serve_bonus_shapes_the_training_reward_and_nothing_else():
+    """The bonus adds exactly ``serve_bonus`` per credited pick-up to the recorded rewards; the
+    episode (actions, metrics, fleet reward) is unchanged."""
+    cfg, _ = load_aam_config(CONFIGS / "aam_small.yaml", ["env.steps=20"])
+    from swarmgames.envs.aam import AamSim
+    from swarmgames.policies.fleet_policy import FleetPolicy
+    from swarmgames.policies.hetgraph import vertiport_types
+
+    torch.manual_seed(0)
+    pol = FleetPolicy(cfg.policy, vertiport_types(AamSim(cfg.env, 0)), len(cfg.env.fleets))
+    seeds = [3, 4]
+    plain = run_episodes(cfg.env, seeds, pol, greedy=True)
+    shaped = run_episodes(cfg.env, seeds, pol, greedy=True, serve_bonus=5.0)
+    picked_total = 0
+    for p, s in zip(plain, shaped, strict=True):
+        assert p.metrics == s.metrics
+        extra = np.asarray(s.rewards) - np.asarray(p.rewards)          # (T, N)
+        assert np.allclose(extra / 5.0, np.round(extra / 5.0))
+        # fleet sharing: every vehicle of a fleet is credited its fleet's pick-ups
+        per_fleet = extra[:, s.fleet == 0][:, 0] + extra[:, s.fleet == 1][:, 0]
+        picked = s.metrics["onboard"] + s.metrics["delivered"]
+        assert per_fleet.sum() / 5.0 == picked
+        picked_total += picked
+    assert picked_total > 0
+
+
+def test_eval_modes_are_validated():
+    with pytest.raises(ValueError, match="modes"):
+        load_aam_config(CONFIGS / "aam_tiny.yaml", ["eval.modes=[argmax]"])
 
 
 def test_reinforce_and_ippo_options_run():

@@ -156,6 +156,7 @@ class AamSim:
         self.t = 0
         self.last_rewards = np.zeros(self.n)
         self.last_agent_rewards = np.zeros(self.n)
+        self.last_agent_pickups = np.zeros(self.n)
         self.executed = np.full(self.n, self.wait_action)
         self.tot = {"km": 0.0, "empty_km": 0.0, "conflicts": 0, "serve_attempts": 0,
                     "violations": 0, "wait_sum": 0.0, "loaded_steps": np.zeros(self.n),
@@ -258,6 +259,7 @@ class AamSim:
             claims.setdefault(int(self.slots[i, a[i]]), []).append(int(i))
         self.tot["serve_attempts"] += len(serve)
         crng = self.rng["conflict"]
+        picked = np.zeros(self.n)
         for req, who in sorted(claims.items()):
             dist = self.dist[self.r_o[req], self.r_d[req]]
             if c.conflict == "eta":
@@ -275,6 +277,7 @@ class AamSim:
             self.r_pick[req] = self.t
             self.tot["wait_sum"] += self.t - self.r_t[req]
             self._depart(win, int(self.r_d[req]), req)
+            picked[win] = 1.0
         for i in np.flatnonzero((a >= self.M) & (a < self.wait_action)):
             self._depart(int(i), int(a[i] - self.M), -1)
         self.executed = a
@@ -311,7 +314,8 @@ class AamSim:
         self.last_rewards = r
         fleet_r = np.bincount(self.fleet, weights=r, minlength=self.n_fleets)
         self.tot["fleet_reward"] += fleet_r
-        self.last_agent_rewards = (fleet_r[self.fleet] if c.reward_sharing == "fleet" else r)
+        self.last_agent_rewards = self._share(r)
+        self.last_agent_pickups = self._share(picked)
         self.t += 1
         self._traj.append(np.concatenate([self.positions().ravel(), self.soc, a, r,
                                           [self.n_requests]]))
@@ -319,6 +323,12 @@ class AamSim:
             self._arrivals()
         self._refresh()
         return self.metrics()
+
+    def _share(self, x: np.ndarray) -> np.ndarray:
+        """Per-vehicle values as each agent is credited: its fleet's sum or its own."""
+        if self.cfg.reward_sharing != "fleet":
+            return x
+        return np.bincount(self.fleet, weights=x, minlength=self.n_fleets)[self.fleet]
 
     @property
     def done(self) -> bool:

@@ -34,7 +34,8 @@ def _one(args: tuple[AamRunConfig, str]) -> dict:
     run = Path(out)
     save_checkpoint(run / "checkpoint.pt", cfg, res.policy, res.curve)
     write_curve(run, res.curve)
-    ev = evaluate_policy(cfg.env, res.policy, cfg.eval.seeds)
+    ev = evaluate_policy(cfg.env, res.policy, cfg.eval.seeds,
+                         greedy=cfg.eval.modes[0] == "greedy")
     row = {"encoder": cfg.policy.encoder, "seed": cfg.seed,
            "train_s": res.curve[-1]["time_s"],
            "fleet_reward": float(np.mean([m["fleet_reward"] for m in ev])),
@@ -75,7 +76,8 @@ def write_table(cfg: AamRunConfig, rows: list[dict], out: Path) -> str:
         by.setdefault(r["encoder"], {})[r["seed"]] = r
     ref = by.get("hetgat", {})
     lines = [f"Encoder comparison on `{cfg.name}` ({len(cfg.eval.seeds)} evaluation seeds "
-             f"{cfg.eval.seeds[0]}…{cfg.eval.seeds[-1]}, greedy actions; mean over training "
+             f"{cfg.eval.seeds[0]}…{cfg.eval.seeds[-1]}, {cfg.eval.modes[0]} actions; mean over "
+             "training "
              "seeds ± 95% CI across training seeds; Δ = paired HetGAT − encoder)", "",
              "| policy | training seeds | fleet reward | fulfilment ratio | Δ reward vs HetGAT "
              "| Δ FR vs HetGAT | train s/run |", "|---|---|---|---|---|---|---|"]

@@ -30,7 +30,8 @@ def _train(args: argparse.Namespace) -> int:
     write_curve(out, res.curve)
     plot_network(AamSim(cfg.env, cfg.eval.seeds[0]).snapshot(), out / "network.png")
     if not args.no_eval:
-        table, _ = comparison_table(cfg.env, cfg.eval.seeds, {cfg.policy.encoder: res.policy})
+        table, _ = comparison_table(cfg.env, cfg.eval.seeds, {cfg.policy.encoder: res.policy},
+                                    modes=cfg.eval.modes)
         (out / "eval.md").write_text(table)
         print(table)
     print(f"wrote {out}")
@@ -51,13 +52,15 @@ def _eval(args: argparse.Namespace) -> int:
     for ck in args.checkpoint:
         pol, tcfg, _ = load_checkpoint(ck)
         learned[f"{tcfg.name}:{tcfg.policy.encoder}:s{tcfg.seed}"] = pol
-    table, rows = comparison_table(cfg.env, cfg.eval.seeds, learned, tuple(args.heuristics))
+    table, rows = comparison_table(cfg.env, cfg.eval.seeds, learned, tuple(args.heuristics),
+                                   modes=cfg.eval.modes)
     (out / "eval.md").write_text(table)
     (out / "per_seed.json").write_text(json.dumps(rows))
     print(table)
     if args.matrix is not None and learned:
         tests = {Path(p).stem: load_aam_config(p)[0].env for p in [args.config, *args.matrix]}
-        mat = generalisation_matrix(learned, tests, cfg.eval.seeds)
+        mat = generalisation_matrix(learned, tests, cfg.eval.seeds,
+                                    greedy=cfg.eval.modes[0] == "greedy")
         (out / "generalisation.md").write_text(mat + "\n")
         print(mat)
     if learned:

@@ -15,8 +15,11 @@ from swarmgames.policies.fleet_policy import PolicyConfig
 @dataclass(frozen=True)
 class TrainConfig:
     """PPO defaults from MAPPO (§3.4): γ 0.99, λ 0.95, clip 0.2, entropy 0.01, 4 epochs,
-    Adam 3e-4, grad clip 0.5.  ``algo: reinforce`` uses the episode return minus a greedy
-    rollout baseline (``baseline: rollout``) or the batch mean (``baseline: mean``)."""
+    Adam 3e-4, grad clip 0.5.  ``serve_bonus`` adds that much training reward per request picked
+    up (credited like the env reward: to the fleet or the vehicle); it shapes learning towards
+    the fulfilment ratio and never changes the evaluated fleet reward.  ``algo: reinforce`` uses
+    the episode return minus a greedy rollout baseline (``baseline: rollout``) or the batch mean
+    (``baseline: mean``)."""
 
     algo: str = "ppo"
     iterations: int = 30
@@ -32,6 +35,7 @@ class TrainConfig:
     grad_clip: float = 0.5
     reward_scale: float = 0.05
     baseline: str = "rollout"
+    serve_bonus: float = 0.0
     log_every: int = 1
 
     def __post_init__(self) -> None:
@@ -45,20 +49,26 @@ class TrainConfig:
         check(self.minibatch_steps >= 1, "minibatch_steps", "must be >= 1")
         check(self.lr > 0, "lr", "must be > 0")
         check(self.reward_scale > 0, "reward_scale", "must be > 0")
+        check(self.serve_bonus >= 0, "serve_bonus", "must be >= 0")
         check(self.baseline in ("rollout", "mean"), "baseline", "must be 'rollout' or 'mean'")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """Evaluation over ``n_seeds`` fixed seeds starting at ``seed_start`` (disjoint from the
-    training seeds); ``greedy`` = argmax actions, else sampled."""
+    training seeds).  ``modes`` lists how a learned policy picks actions: ``sampled`` from its
+    stochastic policy (what it was trained as, §3.3) or ``greedy`` (argmax); the first mode is
+    the headline one (benchmark table, generalisation matrix), and every mode gets a row in the
+    comparison table."""
 
     n_seeds: int = 20
     seed_start: int = 100_000
-    greedy: bool = True
+    modes: tuple[str, ...] = ("sampled", "greedy")
 
     def __post_init__(self) -> None:
         check(self.n_seeds >= 1, "n_seeds", "must be >= 1")
+        check(len(self.modes) >= 1 and all(m in ("sampled", "greedy") for m in self.modes),
+              "modes", f"must be a non-empty list of 'sampled' / 'greedy', got {self.modes!r}")
 
     @property
     def seeds(self) -> list[int]:

@@ -53,12 +53,15 @@ def summarise(per_seed: list[dict[str, float]], keys: tuple[str, ...] = REPORT
 def comparison_table(cfg: AamConfig, seeds: list[int],
                      learned: dict[str, FleetPolicy] | None = None,
                      heuristics: tuple[str, ...] = HEURISTICS,
-                     log: Callable[[str], None] | None = None
+                     log: Callable[[str], None] | None = None,
+                     modes: tuple[str, ...] = ("sampled", "greedy")
                      ) -> tuple[str, dict[str, list[dict[str, float]]]]:
-    """Markdown table of learned policies and heuristics on the same evaluation seeds."""
+    """Markdown table of learned policies (one row per action mode) and heuristics on the same
+    evaluation seeds."""
     rows: dict[str, list[dict[str, float]]] = {}
     for name, pol in (learned or {}).items():
-        rows[name] = evaluate_policy(cfg, pol, seeds)
+        for mode in modes:
+            rows[f"{name} ({mode})"] = evaluate_policy(cfg, pol, seeds, greedy=mode == "greedy")
         if log:
             log(f"evaluated {name}")
     for h in heuristics:
@@ -68,14 +71,15 @@ def comparison_table(cfg: AamConfig, seeds: list[int],
 
 
 def generalisation_matrix(train: dict[str, FleetPolicy], test: dict[str, AamConfig],
-                          seeds: list[int], metric: str = "fulfilment_ratio") -> str:
+                          seeds: list[int], metric: str = "fulfilment_ratio",
+                          greedy: bool = False) -> str:
     """Markdown matrix: rows = policies (trained on a config), columns = test configs."""
     head = "| trained on \\ tested on | " + " | ".join(test) + " |"
     lines = [head, "|" + "---|" * (len(test) + 1)]
     for name, pol in train.items():
         cells = []
         for cfg in test.values():
-            m, ci = mean_ci([r[metric] for r in evaluate_policy(cfg, pol, seeds)])
+            m, ci = mean_ci([r[metric] for r in evaluate_policy(cfg, pol, seeds, greedy)])
             cells.append(f"{m:.3g} ± {ci:.2g}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -169,7 +169,7 @@ class Trainer:
         ret = [np.asarray(ep.rewards).sum(0) * tc.reward_scale for ep in eps]  # (N,) each
         if tc.baseline == "rollout":
             base_eps = run_episodes(self.cfg.env, seeds, self.baseline, greedy=True,
-                                    record=False)
+                                    record=False, serve_bonus=tc.serve_bonus)
             base = [np.asarray(b.rewards).sum(0) * tc.reward_scale for b in base_eps]
         else:
             m = float(np.mean(np.concatenate(ret)))
@@ -204,7 +204,8 @@ class Trainer:
         t0 = time.time()
         for it in range(tc.iterations):
             seeds = self._episode_seeds()
-            eps = run_episodes(self.cfg.env, seeds, self.policy, greedy=False, gen=self.gen)
+            eps = run_episodes(self.cfg.env, seeds, self.policy, greedy=False, gen=self.gen,
+                               serve_bonus=tc.serve_bonus)
             if tc.algo == "ppo":
                 stats = self._ppo_iteration(eps)
             else:

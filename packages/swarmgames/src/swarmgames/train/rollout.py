@@ -3,7 +3,8 @@
 
 Only vehicles with more than one feasible action decide (idle vehicles at a vertiport); the
 others execute the only feasible action (wait).  Recorded per step: the observation graph, the
-full-information graph for the MAPPO critic, deciders, actions and their log-probabilities.
+full-information graph for the MAPPO critic, deciders, actions and their log-probabilities,
+and the training reward: the env reward plus ``serve_bonus`` per credited pick-up.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def sample_actions(logits: torch.Tensor, greedy: bool, gen: torch.Generator | No
 
 @torch.no_grad()
 def run_episodes(cfg: AamConfig, seeds: list[int], policy: FleetPolicy, greedy: bool = False,
-                 gen: torch.Generator | None = None, record: bool = True) -> list[Episode]:
+                 gen: torch.Generator | None = None, record: bool = True,
+                 serve_bonus: float = 0.0) -> list[Episode]:
     """Run one episode per seed in lock-step; returns the recorded episodes."""
     sims = [AamSim(cfg, s) for s in seeds]
     eps = [Episode(fleet=s.fleet.copy()) for s in sims]
@@ -81,7 +83,7 @@ def run_episodes(cfg: AamConfig, seeds: list[int], policy: FleetPolicy, greedy: 
                 if mappo:
                     eps[k].critic_graphs.append(build_graph(s, full=True))
             s.step(acts[k])
-            eps[k].rewards.append(s.last_agent_rewards.copy())
+            eps[k].rewards.append(s.last_agent_rewards + serve_bonus * s.last_agent_pickups)
     for e, s in zip(eps, sims, strict=True):
         e.metrics = s.metrics()
     return eps
