@@ -67,6 +67,28 @@ def test_serve_bonus_shapes_the_training_reward_and_nothing_else():
     assert picked_total > 0
 
 
+def test_imitation_warm_start_learns_the_teachers_choices():
+    """Behaviour cloning of greedy-nearest: cross-entropy falls, and afterwards the policy's
+    argmax agrees with the teacher on the large majority of decisions of fresh episodes."""
+    cfg, _ = load_aam_config(CONFIGS / "aam_tiny.yaml", [
+        "train.imitate=greedy_nearest", "train.imitate_episodes=6", "train.imitate_epochs=8"])
+    tr = Trainer(cfg)
+    st = tr.imitate()
+    assert st["imitation_ce"] < 0.5 * st["imitation_ce_first"]
+    from swarmgames.train.rollout import run_teacher_episodes
+
+    fresh = run_teacher_episodes(cfg.env, [777, 778], "greedy_nearest", critic=False)
+    agree = total = 0
+    with torch.no_grad():
+        for ep in fresh:
+            for g, dec, act in zip(ep.graphs, ep.deciders, ep.actions, strict=True):
+                if len(dec):
+                    pred = tr.policy.logits(g, torch.as_tensor(dec)).argmax(-1).numpy()
+                    agree += int((pred == act).sum())
+                    total += len(dec)
+    assert total > 0 and agree / total >= 0.8
+
+
 def test_eval_modes_are_validated():
     with pytest.raises(ValueError, match="modes"):
         load_aam_config(CONFIGS / "aam_tiny.yaml", ["eval.modes=[argmax]"])

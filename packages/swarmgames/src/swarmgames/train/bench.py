@@ -34,14 +34,18 @@ def _one(args: tuple[AamRunConfig, str]) -> dict:
     run = Path(out)
     save_checkpoint(run / "checkpoint.pt", cfg, res.policy, res.curve)
     write_curve(run, res.curve)
-    ev = evaluate_policy(cfg.env, res.policy, cfg.eval.seeds,
-                         greedy=cfg.eval.modes[0] == "greedy")
+    evs = {mode: evaluate_policy(cfg.env, res.policy, cfg.eval.seeds, greedy=mode == "greedy")
+           for mode in cfg.eval.modes}
+    ev = evs[cfg.eval.modes[0]]                      # the headline mode
     row = {"encoder": cfg.policy.encoder, "seed": cfg.seed,
            "train_s": res.curve[-1]["time_s"],
            "fleet_reward": float(np.mean([m["fleet_reward"] for m in ev])),
            "fulfilment_ratio": float(np.mean([m["fulfilment_ratio"] for m in ev])),
            "per_seed_reward": [m["fleet_reward"] for m in ev],
-           "per_seed_fr": [m["fulfilment_ratio"] for m in ev]}
+           "per_seed_fr": [m["fulfilment_ratio"] for m in ev],
+           "by_mode": {mode: {k: float(np.mean([m[k] for m in e]))
+                              for k in ("fleet_reward", "fulfilment_ratio")}
+                       for mode, e in evs.items()}}
     with open(run / "eval.json", "w") as fh:
         json.dump(row, fh)
     return row

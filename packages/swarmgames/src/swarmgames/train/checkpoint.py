@@ -24,8 +24,14 @@ def save_checkpoint(path: Path, cfg: AamRunConfig, policy: FleetPolicy,
 
 
 def load_checkpoint(path: Path) -> tuple[FleetPolicy, AamRunConfig, dict[str, Any]]:
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = from_dict(AamRunConfig, blob["config"])
+    """Policy, run config and the raw checkpoint (plain tensors and containers only:
+    ``weights_only`` loading, no pickled code)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    config = blob["config"]
+    legacy = config.get("eval", {}).pop("greedy", None)   # before eval.modes existed
+    if legacy is not None:
+        config["eval"]["modes"] = ["greedy", "sampled"] if legacy else ["sampled", "greedy"]
+    cfg = from_dict(AamRunConfig, config)
     pol = FleetPolicy(cfg.policy, vertiport_types(AamSim(cfg.env, 0)), len(cfg.env.fleets))
     pol.load_state_dict(blob["state_dict"])
     pol.eval()

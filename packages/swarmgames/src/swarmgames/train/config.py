@@ -19,7 +19,10 @@ class TrainConfig:
     up (credited like the env reward: to the fleet or the vehicle); it shapes learning towards
     the fulfilment ratio and never changes the evaluated fleet reward.  ``algo: reinforce`` uses
     the episode return minus a greedy rollout baseline (``baseline: rollout``) or the batch mean
-    (``baseline: mean``)."""
+    (``baseline: mean``).  ``imitate`` names a heuristic (``greedy_nearest``, …) whose play on
+    ``imitate_episodes`` episodes warm-starts the policy (cross-entropy on its actions) and the
+    critic (regression on its semi-MDP returns) for ``imitate_epochs`` epochs before RL;
+    ``none`` trains from scratch."""
 
     algo: str = "ppo"
     iterations: int = 30
@@ -36,6 +39,9 @@ class TrainConfig:
     reward_scale: float = 0.05
     baseline: str = "rollout"
     serve_bonus: float = 0.0
+    imitate: str = "none"
+    imitate_episodes: int = 16
+    imitate_epochs: int = 10
     log_every: int = 1
 
     def __post_init__(self) -> None:
@@ -50,6 +56,11 @@ class TrainConfig:
         check(self.lr > 0, "lr", "must be > 0")
         check(self.reward_scale > 0, "reward_scale", "must be > 0")
         check(self.serve_bonus >= 0, "serve_bonus", "must be >= 0")
+        check(self.imitate in ("none", "random", "greedy_nearest", "greedy_profit"), "imitate",
+              "must be 'none' or a decentralised heuristic: 'greedy_nearest', 'greedy_profit', "
+              "'random'")
+        check(self.imitate_episodes >= 1, "imitate_episodes", "must be >= 1")
+        check(self.imitate_epochs >= 0, "imitate_epochs", "must be >= 0")
         check(self.baseline in ("rollout", "mean"), "baseline", "must be 'rollout' or 'mean'")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from swarmgames.core.rng import SeedStreams
 from swarmgames.policies.fleet_policy import FleetPolicy
 from swarmgames.policies.hetgraph import vertiport_types
 from swarmgames.train.config import AamRunConfig
-from swarmgames.train.rollout import Episode, run_episodes
+from swarmgames.train.rollout import Episode, run_episodes, run_teacher_episodes
 
 
 def semi_mdp_gae(times: np.ndarray, rewards: np.ndarray, values: np.ndarray, horizon: int,
@@ -70,6 +70,7 @@ def _masked_entropy(logits: torch.Tensor) -> torch.Tensor:
 class TrainResult:
     policy: FleetPolicy
     curve: list[dict[str, float]]
+    imitation: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
@@ -163,6 +164,57 @@ class Trainer:
         s = np.mean(stats, axis=0)
         return {"pg_loss": float(s[0]), "v_loss": float(s[1]), "entropy": float(s[2])}
 
+    # ------------------------------------------------------------------ imitation warm start
+    def imitate(self) -> dict[str, float]:
+        """Behaviour cloning of ``train.imitate`` (a heuristic that only uses what the vehicle
+        observes) plus a critic fitted to the teacher's semi-MDP returns, so that RL starts
+        from the heuristic's play instead of a uniform policy."""
+        tc, pol = self.cfg.train, self.policy
+        critic = pol.cfg.critic == "mappo"
+        seeds = [int(s) for s in self.streams["episodes"].integers(0, 2**31 - 1,
+                                                                   size=tc.imitate_episodes)]
+        eps = run_teacher_episodes(self.cfg.env, seeds, tc.imitate, critic, tc.serve_bonus)
+        steps = [(e, t) for e, ep in enumerate(eps) for t in range(len(ep.graphs))
+                 if len(ep.deciders[t])]
+        ret = {}
+        for e, ep in enumerate(eps):
+            r = np.asarray(ep.rewards) * tc.reward_scale
+            for i in range(r.shape[1]):
+                times = [t for t in range(len(r)) if i in set(ep.deciders[t].tolist())]
+                if not times:
+                    continue
+                _, g = semi_mdp_gae(np.array(times), r[:, i], np.zeros(len(times)), len(r),
+                                    tc.gamma, 1.0)
+                for t, gg in zip(times, g, strict=True):
+                    p = int(np.flatnonzero(ep.deciders[t] == i)[0])
+                    ret.setdefault((e, t), np.zeros(len(ep.deciders[t])))[p] = gg
+        rng = self.streams["sampling"]
+        chunks = [[steps[j] for j in c] for c in np.array_split(
+            rng.permutation(len(steps)), max(1, len(steps) // tc.minibatch_steps))]
+        batches = [_batch(eps, c, critic) for c in chunks]
+        stats = []
+        for _ in range(tc.imitate_epochs):
+            for j in rng.permutation(len(chunks)):
+                chunk, (b, bc, sel) = chunks[j], batches[j]
+                act = torch.as_tensor(np.concatenate([eps[e].actions[t] for e, t in chunk]))
+                R = torch.as_tensor(np.concatenate([ret[k] for k in chunk]), dtype=torch.float32)
+                h = pol.embed(b)
+                logits = pol.logits(b, sel, h)
+                ce = -torch.log_softmax(logits, -1).gather(1, act[:, None]).mean()
+                acc = (logits.argmax(-1) == act).float().mean()
+                vloss = ((pol.values(b, sel, bc, h) - R) ** 2).mean()
+                loss = ce + tc.value_coef * vloss
+                self.opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(pol.parameters(), tc.grad_clip)
+                self.opt.step()
+                stats.append((ce.item(), acc.item(), vloss.item()))
+        if not stats:
+            return {}
+        first, last = np.mean(stats[: len(chunks)], 0), np.mean(stats[-len(chunks):], 0)
+        return {"imitation_ce_first": float(first[0]), "imitation_ce": float(last[0]),
+                "imitation_accuracy": float(last[1]), "imitation_v_loss": float(last[2])}
+
     # ------------------------------------------------------------------ REINFORCE
     def _reinforce_iteration(self, eps: list[Episode], seeds: list[int]) -> dict[str, float]:
         tc, pol = self.cfg.train, self.policy
@@ -202,6 +254,10 @@ class Trainer:
         tc = self.cfg.train
         curve = []
         t0 = time.time()
+        warm = self.imitate() if tc.imitate != "none" else {}
+        if warm:
+            self.log(f"imitated {tc.imitate}: cross-entropy {warm['imitation_ce_first']:.3f} -> "
+                     f"{warm['imitation_ce']:.3f}, accuracy {warm['imitation_accuracy']:.3f}")
         for it in range(tc.iterations):
             seeds = self._episode_seeds()
             eps = run_episodes(self.cfg.env, seeds, self.policy, greedy=False, gen=self.gen,
@@ -221,4 +277,4 @@ class Trainer:
                 self.log(f"iter {it + 1:4d}  t={row['time_s']:.0f}s  reward "
                          f"{row['fleet_reward']:8.1f}  FR {row['fulfilment_ratio']:.3f}  "
                          f"conflicts {row['conflict_rate']:.3f}")
-        return TrainResult(self.policy, curve)
+        return TrainResult(self.policy, curve, warm)

@@ -89,6 +89,33 @@ def run_episodes(cfg: AamConfig, seeds: list[int], policy: FleetPolicy, greedy: 
     return eps
 
 
+def run_teacher_episodes(cfg: AamConfig, seeds: list[int], teacher: str, critic: bool,
+                         serve_bonus: float = 0.0) -> list[Episode]:
+    """Episodes played by a heuristic (``aam_heuristics``), recorded like :func:`run_episodes`
+    (the actions are the teacher's; ``logp`` stays empty): the data of the imitation warm
+    start."""
+    from swarmgames.policies.aam_heuristics import make_heuristic
+
+    eps = []
+    for seed in seeds:
+        sim = AamSim(cfg, seed)
+        act = make_heuristic(teacher, np.random.default_rng([seed, 11]))
+        ep = Episode(fleet=sim.fleet.copy())
+        while not sim.done:
+            dec = np.flatnonzero(sim.mask.sum(1) > 1)
+            a = act(sim)
+            ep.graphs.append(build_graph(sim))
+            if critic:
+                ep.critic_graphs.append(build_graph(sim, full=True))
+            ep.deciders.append(dec)
+            ep.actions.append(a[dec].copy())
+            sim.step(a)
+            ep.rewards.append(sim.last_agent_rewards + serve_bonus * sim.last_agent_pickups)
+        ep.metrics = sim.metrics()
+        eps.append(ep)
+    return eps
+
+
 def policy_actor(policy: FleetPolicy, greedy: bool = True, gen: torch.Generator | None = None):
     """A ``sim -> actions`` callable running the learned policy on one simulator."""
 
