@@ -1,7 +1,7 @@
 """The scripts in examples/ run as written (small sizes via EXAMPLE_STEPS / arguments).
 
-They start concurrently (each forks its own gloo workers), so the three cost about the
-slowest one; each must exit 0 and print its final line.
+They start concurrently (each forks its own gloo workers, or runs under torchrun), so they
+cost about the slowest one; each must exit 0 and print its final line.
 """
 
 import os
@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TORCHRUN = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--standalone",
+            "--nproc_per_node=2"]
 
 
 def test_every_example_runs(tmp_path):
@@ -17,16 +19,21 @@ def test_every_example_runs(tmp_path):
         "optimizer_wrapper.py": ["--strategy", "artopk", "--workers", "2"],
         "ddp_hook.py": ["--strategy", "topk", "--workers", "2"],
         "custom_model.py": ["--workers", "2", "--out", str(tmp_path / "run")],
+        "accelerate_hook.py": ["--strategy", "artopk"],
     }
+    launcher = {"accelerate_hook.py": TORCHRUN}
     assert set(commands) == {p.name for p in EXAMPLES.glob("*.py")}, "test every example"
     env = {**os.environ, "EXAMPLE_STEPS": "6", "OMP_NUM_THREADS": "1"}
-    procs = {name: subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], env=env,
+    procs = {name: subprocess.Popen([*launcher.get(name, [sys.executable]),
+                                     str(EXAMPLES / name), *args], env=env,
                                     cwd=tmp_path, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
              for name, args in commands.items()}
     try:
+        outputs = {}
         for name, proc in procs.items():
             out, _ = proc.communicate(timeout=180)
+            outputs[name] = out
             assert proc.returncode == 0, f"{name} failed:\n{out[-3000:]}"
             assert "final" in out, f"{name} printed no final line:\n{out[-3000:]}"
     finally:
@@ -34,3 +41,4 @@ def test_every_example_runs(tmp_path):
             if proc.poll() is None:
                 proc.kill()
     assert (tmp_path / "run" / "summary.json").is_file()
+    assert "replicas identical: True" in outputs["accelerate_hook.py"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
         device = init_from_env(cfg.backend, cfg.timeout_s)
         try:
             summary = run_worker(cfg, out_dir, user, device=device, resume=resume)
+            # objects still referring to the process group (a DDP wrapper in a reference
+            # cycle) must go before it is destroyed: one alive at interpreter exit can abort
+            # the process ("terminate called without an active exception")
+            gc.collect()
             dist.barrier()     # leave together: a rank tearing down early can abort its peers
             return summary
         finally:
