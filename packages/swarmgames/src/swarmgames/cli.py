@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=["random", "greedy_nearest", "greedy_profit", "hungarian"])
     e.add_argument("--matrix", nargs="*", default=None, metavar="TEST_CONFIG",
                    help="also write the generalisation matrix over these test configs")
+    e.add_argument("--paired", default=None, metavar="HEURISTIC",
+                   help="also write paired.md: every policy minus this heuristic, seed by seed")
     e.add_argument("--out", type=Path, default=Path("runs/aam_eval"))
     b = sub.add_parser("bench", help="encoder benchmark: HetGAT vs GNN baselines, several "
                        "training seeds, one table")

@@ -114,11 +114,28 @@ def test_cli_train_then_eval_with_matrix(tmp_path):
     ev = tmp_path / "ev"
     rc = main(["eval", str(CONFIGS / "aam_tiny.yaml"), "--checkpoint", str(out / "checkpoint.pt"),
                "--set", "eval.n_seeds=2", "--heuristics", "random", "greedy_profit",
-               "--matrix", str(CONFIGS / "aam_tiny.yaml"), "--out", str(ev)])
+               "--matrix", str(CONFIGS / "aam_tiny.yaml"), "--paired", "random",
+               "--out", str(ev)])
     assert rc == 0
     table = (ev / "eval.md").read_text()
-    assert "greedy_profit" in table and "aam_tiny:hetgat:s0" in table
+    assert "greedy_profit" in table and "aam_tiny:hetgat:s0 (sampled)" in table
+    assert "aam_tiny:hetgat:s0 (greedy)" in table
     assert (ev / "generalisation.md").exists() and (ev / "network_final.png").exists()
+    assert "Δ fleet_reward vs random" in (ev / "paired.md").read_text()
+
+
+def test_paired_table_is_the_seed_by_seed_difference():
+    from swarmgames.train.evaluate import paired_table
+
+    ref = [{"fleet_reward": 10.0, "fulfilment_ratio": 0.5},
+           {"fleet_reward": 20.0, "fulfilment_ratio": 0.7}]
+    pol = [{"fleet_reward": 13.0, "fulfilment_ratio": 0.4},
+           {"fleet_reward": 25.0, "fulfilment_ratio": 0.7}]
+    row = paired_table({"ref": ref, "pol": pol}, "ref").splitlines()[2]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # reward: differences 3 and 5 → mean 4, both ahead; FR: −0.1 and 0 → −0.05, none ahead
+    assert cells[0] == "pol" and cells[1].startswith("+4 ±") and cells[2] == "2/2"
+    assert cells[3].startswith("-0.05 ±") and cells[4] == "0/2"
 
 
 def test_cli_config_error_names_key(tmp_path, capsys):

@@ -42,7 +42,7 @@ def _eval(args: argparse.Namespace) -> int:
     from swarmgames.envs.aam import AamSim
     from swarmgames.envs.aam_render import plot_network, rollout_frames
     from swarmgames.train.checkpoint import load_checkpoint
-    from swarmgames.train.evaluate import comparison_table, generalisation_matrix
+    from swarmgames.train.evaluate import comparison_table, generalisation_matrix, paired_table
     from swarmgames.train.rollout import policy_actor
 
     cfg, _ = load_aam_config(args.config, list(args.sets))
@@ -57,6 +57,13 @@ def _eval(args: argparse.Namespace) -> int:
     (out / "eval.md").write_text(table)
     (out / "per_seed.json").write_text(json.dumps(rows))
     print(table)
+    if args.paired:
+        if args.paired not in rows:
+            raise SystemExit(f"--paired {args.paired}: not among the evaluated heuristics "
+                             f"{list(args.heuristics)}")
+        paired = paired_table(rows, args.paired)
+        (out / "paired.md").write_text(paired)
+        print(paired)
     if args.matrix is not None and learned:
         tests = {Path(p).stem: load_aam_config(p)[0].env for p in [args.config, *args.matrix]}
         mat = generalisation_matrix(learned, tests, cfg.eval.seeds,

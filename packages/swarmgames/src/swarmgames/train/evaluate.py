@@ -70,6 +70,26 @@ def comparison_table(cfg: AamConfig, seeds: list[int],
     return table, rows
 
 
+def paired_table(rows: dict[str, list[dict[str, float]]], reference: str,
+                 keys: tuple[str, ...] = ("fleet_reward", "fulfilment_ratio")) -> str:
+    """Markdown table of paired differences row − ``reference`` on the same evaluation seeds:
+    mean ± 95% CI of the per-seed difference and the number of seeds where the row is ahead
+    (paired differences remove the seed-to-seed spread that both share)."""
+    ref = rows[reference]
+    head = "| policy | " + " | ".join(f"Δ {k} vs {reference} | seeds ahead" for k in keys)
+    lines = [head + " |", "|---|" + "---|---|" * len(keys)]
+    for name, per_seed in rows.items():
+        if name == reference:
+            continue
+        cells = []
+        for k in keys:
+            d = [float(a[k]) - float(b[k]) for a, b in zip(per_seed, ref, strict=True)]
+            m, ci = mean_ci(d)
+            cells += [f"{m:+.3g} ± {ci:.2g}", f"{sum(x > 0 for x in d)}/{len(d)}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def generalisation_matrix(train: dict[str, FleetPolicy], test: dict[str, AamConfig],
                           seeds: list[int], metric: str = "fulfilment_ratio",
                           greedy: bool = False) -> str:
