@@ -48,6 +48,31 @@ def semi_mdp_gae(times: np.ndarray, rewards: np.ndarray, values: np.ndarray, hor
     return adv, adv + values
 
 
+def gae_targets(eps: list[Episode], values: dict[tuple[int, int], np.ndarray], scale: float,
+                gamma: float, lam: float
+                ) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
+    """Advantages and return targets keyed by (episode, step), one entry per decider of that
+    step: each agent's decisions are chained by :func:`semi_mdp_gae` over its own rewards
+    (× ``scale``); ``values[(e, t)]`` holds the critic's values of those deciders."""
+    adv: dict[tuple[int, int], np.ndarray] = {}
+    ret: dict[tuple[int, int], np.ndarray] = {}
+    for e, ep in enumerate(eps):
+        r = np.asarray(ep.rewards) * scale
+        horizon = len(ep.rewards)
+        for i in range(r.shape[1]):
+            times = [t for t in range(horizon) if (e, t) in values
+                     and i in set(ep.deciders[t].tolist())]
+            if not times:
+                continue
+            pos = [int(np.flatnonzero(ep.deciders[t] == i)[0]) for t in times]
+            v = np.array([values[(e, t)][p] for t, p in zip(times, pos, strict=True)])
+            a, g = semi_mdp_gae(np.array(times), r[:, i], v, horizon, gamma, lam)
+            for t, p, aa, gg in zip(times, pos, a, g, strict=True):
+                adv.setdefault((e, t), np.zeros(len(ep.deciders[t])))[p] = aa
+                ret.setdefault((e, t), np.zeros(len(ep.deciders[t])))[p] = gg
+    return adv, ret
+
+
 def _batch(eps: list[Episode], idx: list[tuple[int, int]], critic: bool):
     """Batch the graphs of (episode, step) pairs; global decider indices and flat keys."""
     gs = [eps[e].graphs[t] for e, t in idx]
@@ -118,22 +143,7 @@ class Trainer:
                     n = len(eps[e].deciders[t])
                     vals[(e, t)] = v[o: o + n]
                     o += n
-        adv, ret = {}, {}
-        for e, ep in enumerate(eps):
-            r = np.asarray(ep.rewards) * tc.reward_scale
-            horizon = len(ep.rewards)
-            for i in range(r.shape[1]):
-                times = [t for t in range(horizon) if (e, t) in vals
-                         and i in set(ep.deciders[t].tolist())]
-                if not times:
-                    continue
-                pos = [int(np.flatnonzero(ep.deciders[t] == i)[0]) for t in times]
-                v = np.array([vals[(e, t)][p] for t, p in zip(times, pos, strict=True)])
-                a, g = semi_mdp_gae(np.array(times), r[:, i], v, horizon, tc.gamma,
-                                    tc.gae_lambda)
-                for t, p, aa, gg in zip(times, pos, a, g, strict=True):
-                    adv.setdefault((e, t), np.zeros(len(ep.deciders[t])))[p] = aa
-                    ret.setdefault((e, t), np.zeros(len(ep.deciders[t])))[p] = gg
+        adv, ret = gae_targets(eps, vals, tc.reward_scale, tc.gamma, tc.gae_lambda)
         flat = np.concatenate([adv[k] for k in steps])
         mu, sd = flat.mean(), flat.std() + 1e-8
         stats = []
@@ -176,18 +186,8 @@ class Trainer:
         eps = run_teacher_episodes(self.cfg.env, seeds, tc.imitate, critic, tc.serve_bonus)
         steps = [(e, t) for e, ep in enumerate(eps) for t in range(len(ep.graphs))
                  if len(ep.deciders[t])]
-        ret = {}
-        for e, ep in enumerate(eps):
-            r = np.asarray(ep.rewards) * tc.reward_scale
-            for i in range(r.shape[1]):
-                times = [t for t in range(len(r)) if i in set(ep.deciders[t].tolist())]
-                if not times:
-                    continue
-                _, g = semi_mdp_gae(np.array(times), r[:, i], np.zeros(len(times)), len(r),
-                                    tc.gamma, 1.0)
-                for t, gg in zip(times, g, strict=True):
-                    p = int(np.flatnonzero(ep.deciders[t] == i)[0])
-                    ret.setdefault((e, t), np.zeros(len(ep.deciders[t])))[p] = gg
+        zeros = {(e, t): np.zeros(len(eps[e].deciders[t])) for e, t in steps}
+        _, ret = gae_targets(eps, zeros, tc.reward_scale, tc.gamma, 1.0)   # Monte Carlo returns
         rng = self.streams["sampling"]
         chunks = [[steps[j] for j in c] for c in np.array_split(
             rng.permutation(len(steps)), max(1, len(steps) // tc.minibatch_steps))]
