@@ -75,9 +75,7 @@ def test_imitation_warm_start_learns_the_teachers_choices():
     tr = Trainer(cfg)
     st = tr.imitate()
     assert st["imitation_ce"] < 0.5 * st["imitation_ce_first"]
-    from swarmgames.train.rollout import run_teacher_episodes
-
-    fresh = run_teacher_episodes(cfg.env, [777, 778], "greedy_nearest", critic=False)
+    fresh = run_episodes(cfg.env, [777, 778], tr.policy, teacher="greedy_nearest")
     agree = total = 0
     with torch.no_grad():
         for ep in fresh:

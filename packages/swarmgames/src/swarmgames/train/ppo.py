@@ -25,7 +25,7 @@ from swarmgames.core.rng import SeedStreams
 from swarmgames.policies.fleet_policy import FleetPolicy
 from swarmgames.policies.hetgraph import vertiport_types
 from swarmgames.train.config import AamRunConfig
-from swarmgames.train.rollout import Episode, run_episodes, run_teacher_episodes
+from swarmgames.train.rollout import Episode, run_episodes
 
 
 def semi_mdp_gae(times: np.ndarray, rewards: np.ndarray, values: np.ndarray, horizon: int,
@@ -183,7 +183,8 @@ class Trainer:
         critic = pol.cfg.critic == "mappo"
         seeds = [int(s) for s in self.streams["episodes"].integers(0, 2**31 - 1,
                                                                    size=tc.imitate_episodes)]
-        eps = run_teacher_episodes(self.cfg.env, seeds, tc.imitate, critic, tc.serve_bonus)
+        eps = run_episodes(self.cfg.env, seeds, pol, serve_bonus=tc.serve_bonus,
+                           teacher=tc.imitate)
         steps = [(e, t) for e, ep in enumerate(eps) for t in range(len(ep.graphs))
                  if len(ep.deciders[t])]
         zeros = {(e, t): np.zeros(len(eps[e].deciders[t])) for e, t in steps}

@@ -17,6 +17,7 @@ from torch_geometric.data import Batch, HeteroData
 
 from swarmgames.envs.aam import AamSim
 from swarmgames.envs.aam_config import AamConfig
+from swarmgames.policies.aam_heuristics import make_heuristic
 from swarmgames.policies.fleet_policy import FleetPolicy
 from swarmgames.policies.hetgraph import build_graph
 
@@ -49,16 +50,26 @@ def sample_actions(logits: torch.Tensor, greedy: bool, gen: torch.Generator | No
 @torch.no_grad()
 def run_episodes(cfg: AamConfig, seeds: list[int], policy: FleetPolicy, greedy: bool = False,
                  gen: torch.Generator | None = None, record: bool = True,
-                 serve_bonus: float = 0.0) -> list[Episode]:
-    """Run one episode per seed in lock-step; returns the recorded episodes."""
+                 serve_bonus: float = 0.0, teacher: str | None = None) -> list[Episode]:
+    """Run one episode per seed in lock-step; returns the recorded episodes.  With ``teacher``
+    (a heuristic of ``aam_heuristics``) the heuristic acts instead of the policy and the
+    recorded log-probabilities are zeros: the data of the imitation warm start."""
     sims = [AamSim(cfg, s) for s in seeds]
     eps = [Episode(fleet=s.fleet.copy()) for s in sims]
     mappo = policy.cfg.critic == "mappo"
+    teachers = ([make_heuristic(teacher, np.random.default_rng([s, 11])) for s in seeds]
+                if teacher is not None else None)
     while not sims[0].done:
         graphs = [build_graph(s) for s in sims]
         deciders = [np.flatnonzero(s.mask.sum(1) > 1) for s in sims]
         acts = [np.full(s.n, s.wait_action) for s in sims]
-        if any(len(d) for d in deciders):
+        if teachers is not None:
+            for k, (s, d) in enumerate(zip(sims, deciders, strict=True)):
+                acts[k] = teachers[k](s)
+                if record:
+                    eps[k].actions.append(acts[k][d].copy())
+                    eps[k].logp.append(np.zeros(len(d)))
+        elif any(len(d) for d in deciders):
             b = Batch.from_data_list(graphs)
             ptr = b["vehicle"].ptr
             sel = torch.cat([torch.as_tensor(d, dtype=torch.long) + ptr[k]
@@ -86,33 +97,6 @@ def run_episodes(cfg: AamConfig, seeds: list[int], policy: FleetPolicy, greedy: 
             eps[k].rewards.append(s.last_agent_rewards + serve_bonus * s.last_agent_pickups)
     for e, s in zip(eps, sims, strict=True):
         e.metrics = s.metrics()
-    return eps
-
-
-def run_teacher_episodes(cfg: AamConfig, seeds: list[int], teacher: str, critic: bool,
-                         serve_bonus: float = 0.0) -> list[Episode]:
-    """Episodes played by a heuristic (``aam_heuristics``), recorded like :func:`run_episodes`
-    (the actions are the teacher's; ``logp`` stays empty): the data of the imitation warm
-    start."""
-    from swarmgames.policies.aam_heuristics import make_heuristic
-
-    eps = []
-    for seed in seeds:
-        sim = AamSim(cfg, seed)
-        act = make_heuristic(teacher, np.random.default_rng([seed, 11]))
-        ep = Episode(fleet=sim.fleet.copy())
-        while not sim.done:
-            dec = np.flatnonzero(sim.mask.sum(1) > 1)
-            a = act(sim)
-            ep.graphs.append(build_graph(sim))
-            if critic:
-                ep.critic_graphs.append(build_graph(sim, full=True))
-            ep.deciders.append(dec)
-            ep.actions.append(a[dec].copy())
-            sim.step(a)
-            ep.rewards.append(sim.last_agent_rewards + serve_bonus * sim.last_agent_pickups)
-        ep.metrics = sim.metrics()
-        eps.append(ep)
     return eps
 
 
