@@ -12,6 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 from flexsync.train.metrics import read_metrics  # noqa: E402
 
 
+def _save(fig, axes, run_dir: Path, name: str) -> Path:
+    """Grid every panel, title the figure with the run's name, write ``run_dir/name``."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    out = run_dir / name
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def plot_run(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir / "metrics.jsonl")
@@ -23,13 +35,7 @@ def plot_run(run_dir: str | Path) -> Path:
         axes[0, col].set(xlabel=xlabel, ylabel="training loss")
         axes[1, col].plot([r[xkey] for r in evals], [r[metric] for r in evals], marker="o", ms=3)
         axes[1, col].set(xlabel=xlabel, ylabel=metric.replace("_", " "))
-        for ax in axes[:, col]:
-            ax.grid(alpha=0.3)
-    fig.suptitle(run_dir.name)
-    fig.tight_layout()
-    out = run_dir / "curves.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    out = _save(fig, axes.ravel(), run_dir, "curves.png")
     if any("cf" in r for r in rows):
         plot_factor(run_dir, rows)
     if rows and "buffers" in rows[0]:
@@ -49,14 +55,7 @@ def plot_streams(run_dir: str | Path, rows: list[dict]) -> Path:
     axes[0].legend(fontsize=7, ncol=2)
     axes[1].plot(t, [r["wait_s"] for r in rows], lw=0.8)
     axes[1].set(xlabel="modeled time (s)", ylabel="wait for data (s)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.suptitle(run_dir.name)
-    fig.tight_layout()
-    out = run_dir / "streams.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, axes, run_dir, "streams.png")
 
 
 def plot_factor(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
@@ -76,14 +75,7 @@ def plot_factor(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
         axes[1, 0].set(ylabel="agreed gain")
         axes[1, 0].legend(fontsize=8)
     axes[-1, 0].set(xlabel="step")
-    for ax in axes[:, 0]:
-        ax.grid(alpha=0.3)
-    fig.suptitle(run_dir.name)
-    fig.tight_layout()
-    out = run_dir / "factor.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, axes[:, 0], run_dir, "factor.png")
 
 
 def plot_comparison(run_dirs: list[Path], out: Path, x: str = "modeled_time") -> Path:
