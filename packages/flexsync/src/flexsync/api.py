@@ -38,7 +38,8 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
         if found is None:
             raise checkpoint.CheckpointError(f"no complete checkpoint under {resume}")
         resume = found
-    check_fits(cfg, prepare_dataset(cfg, user))   # data-dependent checks, before any worker
+    # built here once (cached): data-dependent checks before any worker; forked workers share it
+    check_fits(cfg, prepare_dataset(cfg, user))
     if under_torchrun():
         if cfg.network.kind == "emulated":
             raise ValueError("network kind 'emulated' works with the local launcher only; under "
@@ -54,7 +55,6 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
             return summary
         finally:
             dist.destroy_process_group()
-    prepare_dataset(cfg, user)        # build once here; forked workers share it
     if cfg.network.kind == "emulated":
         from flexsync.net.emulate import EmulatedNetwork
         from flexsync.net.units import parse_bandwidth
