@@ -18,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     try:
-        cfg = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
+        cfg = ExperimentConfig.load(args.config, args.set)
     except (OSError, ValueError) as e:
         print(f"qtrojan: invalid config: {e}", file=sys.stderr)
         return 2
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", nargs="?", help="YAML/JSON experiment config (default: built-in "
                    "n=4 grid, same as configs/default.yaml)")
     r.add_argument("--out", default="qtrojan-results", help="output directory")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (YAML value; dotted keys such as "
+                   "tasks.0.epochs=3); repeatable")
     r.add_argument("--quiet", action="store_true", help="no per-model progress lines")
     r.set_defaults(func=_run)
     s = sub.add_parser("switch", help="enable or disable the backdoor in a compiler config file")

@@ -50,3 +50,32 @@ def test_bad_yaml(tmp_path) -> None:
     p.write_text("tasks: [\n")
     with pytest.raises(ValueError, match="YAML"):
         ExperimentConfig.load(p)
+
+
+def test_set_overrides_nested_fields_and_values_parse_as_yaml(tmp_path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("seed: 3\ntasks:\n  - {dataset: digits, classes: [0, 1], epochs: 5}\n")
+    cfg = ExperimentConfig.load(p, ["tasks.0.epochs=2", "poison_rates=[0.2]", "seed=4"])
+    assert cfg.tasks[0].epochs == 2 and cfg.poison_rates == (0.2,) and cfg.seed == 4
+    # no file: overrides apply to the built-in grid, a task field starts from its tasks
+    base = ExperimentConfig.load(None, ["tasks.1.epochs=7"])
+    assert base.tasks[1].epochs == 7 and base.tasks[0] == ExperimentConfig().tasks[0]
+
+
+@pytest.mark.parametrize("item, message", [
+    ("seed", "key=value"), ("tasks.9.epochs=1", "index"), ("seed=[", "YAML"),
+    ("seed=-1", "'seed'"), ("tasks.0.epochs=0", "tasks[0].epochs"),
+])
+def test_bad_overrides_are_named(item: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        ExperimentConfig.load(None, [item])
+
+
+def test_every_field_is_declared_with_a_check() -> None:
+    from dataclasses import fields
+
+    from qtrojan.experiments.config import TaskConfig
+
+    for cls in (ExperimentConfig, TaskConfig):
+        for f in fields(cls):
+            assert callable(f.metadata.get("check")), f"{cls.__name__}.{f.name}"

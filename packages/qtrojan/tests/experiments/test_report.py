@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from qtrojan.experiments.records import Record, TaskInfo
 from qtrojan.experiments.report import format_table, summarize
 
 
-def _rec(task: str, method: str, rate: float, cda: float, asr: float) -> dict:
-    return {"task": task, "method": method, "poison_rate": rate, "cda": cda, "asr": asr,
-            "asr_all": asr, "gate_overhead": 8 if method == "qtrojan" else 0}
+def _rec(task: str, method: str, rate: float, cda: float, asr: float) -> Record:
+    info = TaskInfo(task, "digits", (0, 1), 4, 2, 0, 0, 10, 10)
+    return Record(info, method, rate, cda, asr=asr, asr_all=asr, asr_nontarget=asr,
+                  gate_overhead=8 if method == "qtrojan" else 0)
 
 
 def test_summary_deltas() -> None:

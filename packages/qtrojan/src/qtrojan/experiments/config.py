@@ -1,14 +1,21 @@
 """Experiment configuration: the task grid and protocol of design qtrojan.md §1, §3, §6.
 
-Read from YAML (or JSON) and validated at the edge; every error names the offending field.
-The defaults below are the design's n = 4 grid (digits {0,1}, {0-3}; MNIST-5k {0,1}, {3,6},
-{0-3}), which the CLI runs when no config file is given.
+Each field is declared once, with its default and its check (a :class:`Check` stored in the
+dataclass field's metadata); :func:`_from_mapping` walks the declarations, so adding a field
+means adding one line. Every error names the offending field. The defaults below are the
+design's n = 4 grid (digits {0,1}, {0-3}; MNIST-5k {0,1}, {3,6}, {0-3}), which the CLI runs
+when no config file is given.
+
+:func:`read_config` is the package's one way to read a config: a YAML (or JSON) file plus
+``--set key=value`` overrides (dotted keys, list indices as numbers: ``tasks.0.epochs=3``),
+with values parsed as YAML.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,89 +25,158 @@ from qtrojan.attacks.qtrojan import SELECTION_MODES
 from qtrojan.circuit import ANSATZ_KINDS, ROTATION_AXES
 from qtrojan.data import DATASETS, FEATURE_METHODS
 
+#: largest register the CLI accepts: the fast path holds a 2^n x 2^n unitary (16 qubits: 64 Ki
+#: x 64 Ki complex64 would be 32 GiB, so above 12 qubits the fast path applies merged gates)
+MAX_QUBITS = 12
 
-def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+Check = Callable[[Any, str], Any]
+
+
+def _fail(name: str, what: str, value: Any) -> ValueError:
+    return ValueError(f"config field '{name}' must be {what}, got {value!r}")
+
+
+def integer(low: int | None = None, high: int | None = None) -> Check:
+    """Check for an integer in ``[low, high]`` (booleans rejected)."""
+    def check(value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(name, "an integer", value)
+        if low is not None and value < low:
+            raise _fail(name, f">= {low}", value)
+        if high is not None and value > high:
+            raise _fail(name, f"<= {high}", value)
+        return value
+    return check
+
+
+def number(low: float | None = None, high: float | None = None,
+           low_open: bool = False) -> Check:
+    """Check for a finite number in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
+    def check(value: Any, name: str) -> float:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value)):
+            raise _fail(name, "a finite number", value)
+        value = float(value)
+        if low is not None and (value < low or (low_open and value == low)):
+            raise _fail(name, f"{'>' if low_open else '>='} {low}", value)
+        if high is not None and value > high:
+            raise _fail(name, f"<= {high}", value)
+        return value
+    return check
+
+
+def choice(options: Sequence[str]) -> Check:
+    """Check for one of ``options``."""
+    def check(value: Any, name: str) -> str:
+        if value not in options:
+            raise _fail(name, f"one of {list(options)}", value)
+        return value
+    return check
+
+
+def optional_path() -> Check:
+    """Check for ``None`` or a path string."""
+    def check(value: Any, name: str) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise _fail(name, "a path string", value)
+        return value
+    return check
+
+
+def text() -> Check:
+    """Check for a string."""
+    def check(value: Any, name: str) -> str:
+        if not isinstance(value, str):
+            raise _fail(name, "a string", value)
+        return value
+    return check
+
+
+def axes_string() -> Check:
+    """Check for a non-empty string over the rotation axes (the encoder's axes)."""
+    def check(value: Any, name: str) -> str:
+        if not isinstance(value, str) or not value or any(a not in ROTATION_AXES for a in value):
+            raise _fail(name, f"a non-empty string over {list(ROTATION_AXES)}", value)
+        return value
+    return check
+
+
+def seq(item: Check, min_len: int = 1, distinct: bool = False) -> Check:
+    """Check for a list whose entries each pass ``item``; returned as a tuple."""
+    def check(value: Any, name: str) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)) or len(value) < min_len:
+            raise _fail(name, f"a list of >= {min_len} entries", value)
+        out = tuple(item(v, f"{name}[{i}]") for i, v in enumerate(value))
+        if distinct and len(set(out)) != len(out):
+            raise _fail(name, "a list of distinct entries", value)
+        return out
+    return check
+
+
+def spec(default: Any = MISSING, check: Check | None = None, factory: Any = MISSING,
+         doc: str = "") -> Any:
+    """A dataclass field carrying its validation ``check`` and a one-line ``doc``."""
+    meta = {"check": check, "doc": doc}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _from_mapping(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """Validate ``data`` against the declared fields of ``cls``; return constructor kwargs."""
+    prefix = "" if where == "<root>" else f"{where}."
     if not isinstance(data, dict):
         raise ValueError(f"config field '{where}' must be a mapping")
-    unknown = sorted(set(data) - set(allowed))
+    declared = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(declared))
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown} in '{where}'; allowed: "
-                         f"{list(allowed)}")
+                         f"{list(declared)}")
+    kw: dict[str, Any] = {}
+    for name, f in declared.items():
+        if name in data:
+            kw[name] = f.metadata["check"](data[name], prefix + name)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ValueError(f"config field '{prefix}{name}' is required")
+    return kw
 
 
-def _int(value: Any, name: str, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"config field '{name}' must be an integer, got {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"config field '{name}' must be >= {low}, got {value}")
-    return value
-
-
-def _float(value: Any, name: str, low: float | None = None, high: float | None = None,
-           low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"config field '{name}' must be a finite number, got {value!r}")
-    value = float(value)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"config field '{name}' must be {'>' if low_open else '>='} {low}, "
-                         f"got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"config field '{name}' must be <= {high}, got {value}")
-    return value
-
-
-def _choice(value: Any, name: str, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise ValueError(f"config field '{name}' must be one of {list(options)}, got {value!r}")
-    return value
+def _classes(value: Any, name: str) -> tuple[int, ...]:
+    return seq(integer(), min_len=2, distinct=True)(value, name)
 
 
 @dataclass(frozen=True)
 class TaskConfig:
     """One classification task of the grid."""
 
-    name: str
-    dataset: str
-    classes: tuple[int, ...]
-    n_qubits: int = 4
-    n_layers: int = 4
-    epochs: int = 20
-    idx_images: str | None = None
-    idx_labels: str | None = None
+    name: str = spec(check=text(), doc="label in the tables (default dataset-classes-n)")
+    dataset: str = spec(check=choice(DATASETS), doc="digits, mnist5k or idx")
+    classes: tuple[int, ...] = spec(check=_classes, doc=">= 2 distinct labels; target first")
+    n_qubits: int = spec(4, integer(2, MAX_QUBITS), doc="register width (one feature each)")
+    n_layers: int = spec(4, integer(1), doc="ansatz layers")
+    epochs: int = spec(20, integer(1), doc="training epochs")
+    idx_images: str | None = spec(None, optional_path(), doc="IDX images (dataset idx)")
+    idx_labels: str | None = spec(None, optional_path(), doc="IDX labels (dataset idx)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> TaskConfig:
-        _check_keys(data, tuple(f.name for f in fields(cls)), where)
-        for req in ("dataset", "classes"):
-            if req not in data:
-                raise ValueError(f"config field '{where}.{req}' is required")
-        dataset = _choice(data["dataset"], f"{where}.dataset", DATASETS)
-        classes = data["classes"]
-        if (not isinstance(classes, list) or len(classes) < 2
-                or any(isinstance(c, bool) or not isinstance(c, int) for c in classes)
-                or len(set(classes)) != len(classes)):
-            raise ValueError(f"config field '{where}.classes' must be a list of >= 2 distinct "
-                             f"integer labels, got {classes!r}")
-        n_qubits = _int(data.get("n_qubits", 4), f"{where}.n_qubits", 2)
-        if n_qubits > 10:
-            raise ValueError(f"config field '{where}.n_qubits' must be <= 10 (statevector "
-                             f"simulation on CPU), got {n_qubits}")
-        if len(classes) > n_qubits:
-            raise ValueError(f"config field '{where}.classes' has {len(classes)} classes, more "
-                             f"than n_qubits={n_qubits} readout qubits")
-        name = data.get("name") or f"{dataset}-{'-'.join(str(c) for c in classes)}-n{n_qubits}"
-        if not isinstance(name, str):
-            raise ValueError(f"config field '{where}.name' must be a string")
-        for key in ("idx_images", "idx_labels"):
-            if data.get(key) is not None and not isinstance(data[key], str):
-                raise ValueError(f"config field '{where}.{key}' must be a path string")
-        if dataset == "idx" and (data.get("idx_images") is None or data.get("idx_labels") is None):
+        """Validate one task mapping; ``where`` prefixes field names in errors."""
+        if isinstance(data, dict) and data.get("name") is None:
+            data = {**data, "name": ""}
+        kw = _from_mapping(cls, data, where)
+        if len(kw["classes"]) > kw.get("n_qubits", 4):
+            raise ValueError(f"config field '{where}.classes' has {len(kw['classes'])} "
+                             f"classes, more than n_qubits={kw.get('n_qubits', 4)} readout "
+                             f"qubits")
+        if kw["dataset"] == "idx" and (kw.get("idx_images") is None
+                                       or kw.get("idx_labels") is None):
             raise ValueError(f"config fields '{where}.idx_images' and '{where}.idx_labels' are "
                              f"required for dataset 'idx'")
-        return cls(name=name, dataset=dataset, classes=tuple(classes), n_qubits=n_qubits,
-                   n_layers=_int(data.get("n_layers", 4), f"{where}.n_layers", 1),
-                   epochs=_int(data.get("epochs", 20), f"{where}.epochs", 1),
-                   idx_images=data.get("idx_images"), idx_labels=data.get("idx_labels"))
+        task = cls(**kw)
+        if not task.name:
+            name = f"{task.dataset}-{'-'.join(map(str, task.classes))}-n{task.n_qubits}"
+            task = cls(**{**kw, "name": name})
+        return task
 
 
 def default_tasks() -> tuple[TaskConfig, ...]:
@@ -114,73 +190,52 @@ def default_tasks() -> tuple[TaskConfig, ...]:
     )
 
 
+def _tasks(value: Any, name: str) -> tuple[TaskConfig, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"config field '{name}' must be a non-empty list")
+    return tuple(TaskConfig.from_dict(t, f"{name}[{i}]") for i, t in enumerate(value))
+
+
+_RATE = number(0.0, 1.0, low_open=True)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Protocol shared by all tasks (design §1, §3, §4)."""
+    """Protocol shared by all tasks (design §1, §3, §4) and the fair DPBA comparison."""
 
-    tasks: tuple[TaskConfig, ...] = field(default_factory=default_tasks)
-    seed: int = 0
-    target: int = 0
-    target_mode: str = "basis"
-    poison_rates: tuple[float, ...] = (0.05, 0.10, 0.20, 0.30)
-    trigger_feature: int = 0
-    trigger_value: float = math.pi
-    finetune_epochs: int = 1
-    shots: int = 1024
-    lr: float = 0.05
-    batch_size: int = 64
-    tau: float = 3.0
-    axes: str = "Y"
-    ansatz: str = "ryrz"
-    features: str = "pca"
-    test_size: float = 0.3
+    tasks: tuple[TaskConfig, ...] = spec(check=_tasks, factory=default_tasks,
+                                         doc="the task grid")
+    seed: int = spec(0, integer(0), doc="data split, init, shuffling and poisoning seed")
+    target: int = spec(0, integer(0), doc="index into each task's class list")
+    target_mode: str = spec("basis", choice(SELECTION_MODES), doc="QTrojan target search")
+    poison_rates: tuple[float, ...] = spec((0.05, 0.10, 0.20, 0.30), seq(_RATE),
+                                           doc="DPBA poisoning rates of the grid and sweep")
+    trigger_feature: int = spec(0, integer(0), doc="DPBA trigger of the grid: feature ...")
+    trigger_value: float = spec(math.pi, number(), doc="... set to this angle")
+    finetune_epochs: int = spec(1, integer(0), doc="clean fine-tuning epochs (ASR_ft)")
+    shots: int = spec(1024, integer(0), doc="finite-shot readout (0 = skip)")
+    lr: float = spec(0.05, number(0.0, low_open=True), doc="Adam learning rate")
+    batch_size: int = spec(64, integer(1), doc="minibatch size")
+    tau: float = spec(3.0, number(0.0, low_open=True), doc="logit scale")
+    axes: str = spec("Y", axes_string(), doc="encoding axes")
+    ansatz: str = spec("ryrz", choice(ANSATZ_KINDS), doc="ansatz kind")
+    features: str = spec("pca", choice(FEATURE_METHODS), doc="pca or pool")
+    test_size: float = spec(0.3, number(0.0, 0.9, low_open=True), doc="test fraction")
+    # --- the fair comparison (issue 21): selection on validation, several seeds ---
+    compare: bool = spec(True, lambda v, n: _bool(v, n), doc="run the fair DPBA comparison")
+    seeds: int = spec(5, integer(2), doc="evaluation seeds of the comparison")
+    val_size: float = spec(0.2, number(0.0, 0.5, low_open=True),
+                           doc="validation fraction carved from the training split")
+    fixed_rate: float = spec(0.10, _RATE, doc="poisoning rate fixed in advance")
+    trigger_values: tuple[float, ...] = spec((0.0, math.pi), seq(number()),
+                                             doc="trigger values swept (every feature)")
+    cda_tolerance: float = spec(0.05, number(0.0, 1.0),
+                                doc="max validation CDA loss an attacker accepts")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ExperimentConfig:
         """Validate a parsed mapping; missing fields take the defaults."""
-        data = {} if data is None else data
-        _check_keys(data, tuple(f.name for f in fields(cls)), "<root>")
-        kw: dict[str, Any] = {}
-        if "tasks" in data:
-            if not isinstance(data["tasks"], list) or not data["tasks"]:
-                raise ValueError("config field 'tasks' must be a non-empty list")
-            kw["tasks"] = tuple(TaskConfig.from_dict(t, f"tasks[{i}]")
-                                for i, t in enumerate(data["tasks"]))
-        for name in ("seed", "trigger_feature", "finetune_epochs"):
-            if name in data:
-                kw[name] = _int(data[name], name, 0)
-        if "target" in data:
-            kw["target"] = _int(data["target"], "target", 0)
-        for name, low in (("shots", 0), ("batch_size", 1)):
-            if name in data:
-                kw[name] = _int(data[name], name, low)
-        if "target_mode" in data:
-            kw["target_mode"] = _choice(data["target_mode"], "target_mode", SELECTION_MODES)
-        if "ansatz" in data:
-            kw["ansatz"] = _choice(data["ansatz"], "ansatz", ANSATZ_KINDS)
-        if "features" in data:
-            kw["features"] = _choice(data["features"], "features", FEATURE_METHODS)
-        if "axes" in data:
-            axes = data["axes"]
-            if not isinstance(axes, str) or not axes or any(a not in ROTATION_AXES for a in axes):
-                raise ValueError(f"config field 'axes' must be a non-empty string over "
-                                 f"{list(ROTATION_AXES)}, got {axes!r}")
-            kw["axes"] = axes
-        if "poison_rates" in data:
-            rates = data["poison_rates"]
-            if not isinstance(rates, list) or not rates:
-                raise ValueError("config field 'poison_rates' must be a non-empty list")
-            kw["poison_rates"] = tuple(_float(r, f"poison_rates[{i}]", 0.0, 1.0, low_open=True)
-                                       for i, r in enumerate(rates))
-        if "trigger_value" in data:
-            kw["trigger_value"] = _float(data["trigger_value"], "trigger_value")
-        if "lr" in data:
-            kw["lr"] = _float(data["lr"], "lr", 0.0, low_open=True)
-        if "tau" in data:
-            kw["tau"] = _float(data["tau"], "tau", 0.0, low_open=True)
-        if "test_size" in data:
-            kw["test_size"] = _float(data["test_size"], "test_size", 0.0, 0.9, low_open=True)
-        cfg = cls(**kw)
+        cfg = cls(**_from_mapping(cls, {} if data is None else data, "<root>"))
         for i, t in enumerate(cfg.tasks):
             if cfg.target >= len(t.classes):
                 raise ValueError(f"config field 'target' ({cfg.target}) is an index into each "
@@ -191,10 +246,73 @@ class ExperimentConfig:
         return cfg
 
     @classmethod
-    def load(cls, path: str | Path) -> ExperimentConfig:
-        """Read a YAML/JSON experiment config file."""
+    def load(cls, path: str | Path | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+        """Read a YAML/JSON experiment config file (or the defaults) plus ``--set`` overrides."""
+        return cls.from_dict(read_config(path, overrides))
+
+
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(name, "true or false", value)
+    return value
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"override {item!r} must look like key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ValueError(f"override {item!r}: value is not valid YAML: {e}") from e
+    return key.strip().split("."), value
+
+
+def _set_path(data: dict[str, Any], keys: list[str], value: Any, item: str) -> None:
+    node: Any = data
+    for i, k in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(node, list):
+            if not k.isdigit() or int(k) >= len(node):
+                raise ValueError(f"override {item!r}: '{k}' is not an index of a "
+                                 f"{len(node)}-entry list")
+            if last:
+                node[int(k)] = value
+            else:
+                node = node[int(k)]
+        elif isinstance(node, dict):
+            if last:
+                node[k] = value
+            else:
+                node = node.setdefault(k, {})
+        else:
+            raise ValueError(f"override {item!r}: '{'.'.join(keys[:i])}' is not a mapping")
+
+
+def read_config(path: str | Path | None, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The raw config mapping: a YAML/JSON file (``None``: empty) with overrides applied.
+
+    An override ``tasks.0.epochs=3`` sets a nested entry; overriding a field of ``tasks`` when
+    the file has none starts from the built-in task grid.
+    """
+    data: Any = {}
+    if path is not None:
         try:
             data = yaml.safe_load(Path(path).read_text())
         except yaml.YAMLError as e:
             raise ValueError(f"{path}: not valid YAML/JSON: {e}") from e
-        return cls.from_dict(data)
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the top level must be a mapping of config fields")
+    for item in overrides:
+        keys, value = _parse_override(item)
+        if keys[0] == "tasks" and len(keys) > 1 and "tasks" not in data:
+            data["tasks"] = [_task_dict(t) for t in default_tasks()]
+        _set_path(data, keys, value, item)
+    return data
+
+
+def _task_dict(task: TaskConfig) -> dict[str, Any]:
+    out = {f.name: getattr(task, f.name) for f in fields(task)}
+    out["classes"] = list(task.classes)
+    return out

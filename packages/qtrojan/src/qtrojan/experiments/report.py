@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-Record = dict[str, Any]
+from qtrojan.experiments.records import Record
 
 PAPER_DELTA_CDA = 0.21
 PAPER_DELTA_ASR = 0.199
@@ -27,11 +27,11 @@ def summarize(records: list[Record]) -> dict[str, Any]:
     """Mean deltas QTrojan - DPBA, overall and per poisoning rate, plus per-task checks."""
     by_task: dict[str, dict[str, Any]] = {}
     for r in records:
-        entry = by_task.setdefault(r["task"], {"dpba": []})
-        if r["method"] == "dpba":
+        entry = by_task.setdefault(r.task, {"dpba": []})
+        if r.method == "dpba":
             entry["dpba"].append(r)
         else:
-            entry[r["method"]] = r
+            entry[r.method] = r
     pairs = []
     strongest = []
     checks = {}
@@ -40,13 +40,13 @@ def summarize(records: list[Record]) -> dict[str, Any]:
         if qt is None:
             continue
         if clean is not None:
-            checks[name] = {"cda_equals_clean": qt["cda"] == clean["cda"],
-                            "asr_is_one": qt["asr"] == 1.0}
+            checks[name] = {"cda_equals_clean": qt.cda == clean.cda,
+                            "asr_is_one": qt.asr == 1.0}
         for d in entry["dpba"]:
-            pairs.append((d["poison_rate"], qt["cda"] - d["cda"], qt["asr"] - d["asr"]))
+            pairs.append((d.poison_rate, qt.cda - d.cda, qt.asr - d.asr))
         if entry["dpba"]:
-            d = max(entry["dpba"], key=lambda r: (r["asr"], -r["poison_rate"]))
-            strongest.append((qt["cda"] - d["cda"], qt["asr"] - d["asr"]))
+            d = max(entry["dpba"], key=lambda r: (r.asr, -r.poison_rate))
+            strongest.append((qt.cda - d.cda, qt.asr - d.asr))
     out: dict[str, Any] = {"paper_delta_cda": PAPER_DELTA_CDA,
                            "paper_delta_asr": PAPER_DELTA_ASR, "n_pairs": len(pairs),
                            "checks": checks}
@@ -79,12 +79,13 @@ def write_results(records: list[Record], summary: dict[str, Any], out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "csv": out / "results.csv",
              "summary": out / "summary.json"}
-    paths["json"].write_text(json.dumps(records, indent=2) + "\n")
+    rows = [r.to_dict() for r in records]
+    paths["json"].write_text(json.dumps(rows, indent=2) + "\n")
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
     with paths["csv"].open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
-        for r in records:
+        for r in rows:
             w.writerow([_fmt(r.get(c)) for c in CSV_COLUMNS])
     return paths
 
@@ -95,13 +96,13 @@ def format_table(records: list[Record], summary: dict[str, Any]) -> str:
             f"{'ASR@shots':>9} {'ASR_ft':>6} {'+gates':>6}")
     lines = [head, "-" * len(head)]
     for r in records:
-        shots = r.get("asr_shots_nontarget")
+        shots = r.asr_shots_nontarget
         lines.append(
-            f"{r['task']:<16} {r['method']:<8} {r['poison_rate']:>5.2f} {r['cda']:>6.3f} "
-            f"{r['asr']:>6.3f} {r['asr_all']:>7.3f} "
+            f"{r.task:<16} {r.method:<8} {r.poison_rate:>5.2f} {r.cda:>6.3f} "
+            f"{r.asr:>6.3f} {r.asr_all:>7.3f} "
             f"{'' if shots is None else f'{shots:.3f}':>9} "
-            f"{'' if r.get('asr_after_ft') is None else format(r['asr_after_ft'], '.3f'):>6} "
-            f"{r['gate_overhead']:>6}")
+            f"{'' if r.asr_after_ft is None else format(r.asr_after_ft, '.3f'):>6} "
+            f"{r.gate_overhead:>6}")
     if "delta_cda" in summary:
         lines.append("")
         lines.append(f"QTrojan - DPBA, mean over {summary['n_pairs']} (task, rate) pairs: "
@@ -122,28 +123,28 @@ def plot_tradeoff(records: list[Record], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = list(dict.fromkeys(r["task"] for r in records))
+    tasks = list(dict.fromkeys(r.task for r in records))
     cols = min(3, len(tasks))
     rows = (len(tasks) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, tasks, strict=False):
-        recs = [r for r in records if r["task"] == name]
-        dp = sorted((r for r in recs if r["method"] == "dpba"), key=lambda r: r["poison_rate"])
-        ax.plot([r["asr"] for r in dp], [r["cda"] for r in dp], "o-", color="tab:blue",
+        recs = [r for r in records if r.task == name]
+        dp = sorted((r for r in recs if r.method == "dpba"), key=lambda r: r.poison_rate)
+        ax.plot([r.asr for r in dp], [r.cda for r in dp], "o-", color="tab:blue",
                 label="DPBA")
         for r in dp:
-            ax.annotate(f"r={r['poison_rate']:g}", (r["asr"], r["cda"]), fontsize=7,
+            ax.annotate(f"r={r.poison_rate:g}", (r.asr, r.cda), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         for r in recs:
-            if r["method"] == "qtrojan":
-                ax.plot(r["asr"], r["cda"], "*", ms=14, color="tab:red", label="QTrojan")
-            elif r["method"] == "clean":
-                ax.axhline(r["cda"], ls="--", color="gray", lw=1, label="clean CDA")
+            if r.method == "qtrojan":
+                ax.plot(r.asr, r.cda, "*", ms=14, color="tab:red", label="QTrojan")
+            elif r.method == "clean":
+                ax.axhline(r.cda, ls="--", color="gray", lw=1, label="clean CDA")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("ASR (non-target)")
         ax.set_ylabel("CDA")
         ax.set_xlim(-0.05, 1.05)
-        cdas = [r["cda"] for r in recs]
+        cdas = [r.cda for r in recs]
         hi = max(cdas) + 0.02
         ax.set_ylim(min(min(cdas) - 0.03, hi - 0.1), hi)
         ax.grid(alpha=0.3)

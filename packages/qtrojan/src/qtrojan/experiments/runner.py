@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -20,11 +19,10 @@ from qtrojan.attacks.qtrojan import build_config, deploy, select_target_state
 from qtrojan.circuit import Circuit
 from qtrojan.data import TaskData, load_images, prepare_task
 from qtrojan.experiments.config import ExperimentConfig, TaskConfig
+from qtrojan.experiments.records import Record, TaskInfo
 from qtrojan.metrics import accuracy, attack_success_rate
 from qtrojan.qnn import QNN
 from qtrojan.training import train
-
-Record = dict[str, Any]
 
 
 def load_task_data(task: TaskConfig, cfg: ExperimentConfig) -> TaskData:
@@ -62,30 +60,24 @@ def _asr_pair(model: QNN, x: torch.Tensor, y: torch.Tensor, target: int,
     return out
 
 
-def run_task(task: TaskConfig, cfg: ExperimentConfig,
-             log: Callable[[str], None] = lambda s: None) -> list[Record]:
-    """All records (clean, qtrojan, one dpba per rate) for one task."""
-    data = load_task_data(task, cfg)
+def _task_info(task: TaskConfig, cfg: ExperimentConfig, data: TaskData) -> TaskInfo:
+    return TaskInfo(task.name, task.dataset, tuple(task.classes), task.n_qubits, task.n_layers,
+                    cfg.target, task.classes[cfg.target], int(data.y_train.shape[0]),
+                    int(data.y_test.shape[0]))
+
+
+def _clean_record(info: TaskInfo, clean: QNN, data: TaskData, trig: dpba.Trigger, secs: float,
+                  cfg: ExperimentConfig) -> Record:
+    """The unpoisoned victim; its ASR is the DPBA trigger applied to it."""
+    pairs = _asr_pair(clean, trig.stamp(data.x_test), data.y_test, cfg.target)
+    return Record(info, "clean", 0.0, accuracy(clean.predict(data.x_test), data.y_test),
+                  asr=pairs["asr_nontarget"], train_time_s=secs, **pairs)
+
+
+def _qtrojan_record(info: TaskInfo, clean: QNN, data: TaskData, cfg: ExperimentConfig,
+                    gen: torch.Generator) -> Record:
+    """The victim compiled with the QTrojan config, disabled (CDA) and enabled (ASR)."""
     t = cfg.target
-    trig = dpba.Trigger(cfg.trigger_feature, cfg.trigger_value)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    base: Record = {"task": task.name, "dataset": task.dataset, "classes": list(task.classes),
-                    "n_qubits": task.n_qubits, "n_layers": task.n_layers,
-                    "target": t, "target_label": task.classes[t],
-                    "n_train": int(data.y_train.shape[0]), "n_test": int(data.y_test.shape[0])}
-    x_all_trig = trig.stamp(data.x_test)
-
-    clean = _new_model(task, cfg)
-    secs = _fit(clean, data.x_train, data.y_train, task.epochs, cfg)
-    clean_logits = clean(data.x_test).detach()
-    cda_clean = accuracy(clean_logits.argmax(1), data.y_test)
-    records = [{**base, "method": "clean", "poison_rate": 0.0, "cda": cda_clean,
-                **_asr_pair(clean, x_all_trig, data.y_test, t),
-                "asr_after_ft": None, "gate_overhead": 0, "depth_overhead": 0,
-                "train_time_s": secs}]
-    records[0]["asr"] = records[0]["asr_nontarget"]
-    log(f"[{task.name}] clean: CDA {cda_clean:.3f} ({secs:.1f}s)")
-
     state = select_target_state(clean, t, cfg.target_mode)
     off_circuit, _ = deploy(clean, build_config(clean, state, enabled=False))
     on_circuit, report = deploy(clean, build_config(clean, state, enabled=True))
@@ -94,36 +86,56 @@ def run_task(task: TaskConfig, cfg: ExperimentConfig,
     _fit(victim, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
     re_state = select_target_state(victim, t, cfg.target_mode)
     re_circuit, _ = deploy(victim, build_config(victim, re_state))
-    qt = {**base, "method": "qtrojan", "poison_rate": 0.0,
-          "cda": accuracy(off_logits.argmax(1), data.y_test),
-          "transparent": bool(torch.equal(off_logits, clean_logits)),
-          **_asr_pair(clean, data.x_test, data.y_test, t, on_circuit, cfg.shots, gen),
-          "asr_after_ft": attack_success_rate(victim.predict(data.x_test, re_circuit), t,
-                                              data.y_test, non_target_only=True),
-          "gate_overhead": report.gate_overhead, "depth_overhead": report.depth_overhead,
-          "target_state": "".join(map(str, state.bits)) if state.mode == "basis" else "opt",
-          "margin": state.margin, "train_time_s": 0.0}
-    qt["asr"] = qt["asr_nontarget"]
-    records.append(qt)
-    log(f"[{task.name}] qtrojan: CDA {qt['cda']:.3f} ASR {qt['asr']:.3f} "
-        f"(shots {qt['asr_shots_nontarget']}, margin {state.margin:.3f}, "
-        f"+{report.gate_overhead} gates)")
+    pairs = _asr_pair(clean, data.x_test, data.y_test, t, on_circuit, cfg.shots, gen)
+    return Record(
+        info, "qtrojan", 0.0, accuracy(off_logits.argmax(1), data.y_test),
+        asr=pairs["asr_nontarget"],
+        transparent=bool(torch.equal(off_logits, clean(data.x_test).detach())),
+        asr_after_ft=attack_success_rate(victim.predict(data.x_test, re_circuit), t,
+                                         data.y_test, non_target_only=True),
+        gate_overhead=report.gate_overhead, depth_overhead=report.depth_overhead,
+        target_state="".join(map(str, state.bits)) if state.mode == "basis" else "opt",
+        margin=state.margin, **pairs)
 
-    x_trig, y_trig = dpba.triggered_test(data.x_test, data.y_test, t, trig)
+
+def _dpba_record(info: TaskInfo, task: TaskConfig, data: TaskData, rate: float,
+                 trig: dpba.Trigger, cfg: ExperimentConfig, gen: torch.Generator) -> Record:
+    """One poisoned model at ``rate``, before and after clean fine-tuning."""
+    t = cfg.target
+    x_trig, _ = dpba.triggered_test(data.x_test, data.y_test, t, trig)
+    ps = dpba.poison(data.x_train, data.y_train, rate, t, trig, seed=cfg.seed)
+    model = _new_model(task, cfg)
+    secs = _fit(model, ps.x, ps.y, task.epochs, cfg)
+    cda = accuracy(model.predict(data.x_test), data.y_test)
+    pairs = _asr_pair(model, trig.stamp(data.x_test), data.y_test, t, None, cfg.shots, gen)
+    asr = attack_success_rate(model.predict(x_trig), t)
+    _fit(model, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
+    return Record(info, "dpba", rate, cda, asr=asr,
+                  asr_after_ft=attack_success_rate(model.predict(x_trig), t),
+                  train_time_s=secs, n_poison=ps.n_poison, **pairs)
+
+
+def run_task(task: TaskConfig, cfg: ExperimentConfig,
+             log: Callable[[str], None] = lambda s: None) -> list[Record]:
+    """All records (clean, qtrojan, one dpba per rate) for one task."""
+    data = load_task_data(task, cfg)
+    trig = dpba.Trigger(cfg.trigger_feature, cfg.trigger_value)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    info = _task_info(task, cfg, data)
+
+    clean = _new_model(task, cfg)
+    secs = _fit(clean, data.x_train, data.y_train, task.epochs, cfg)
+    records = [_clean_record(info, clean, data, trig, secs, cfg)]
+    log(f"[{task.name}] clean: CDA {records[0].cda:.3f} ({secs:.1f}s)")
+    qt = _qtrojan_record(info, clean, data, cfg, gen)
+    records.append(qt)
+    log(f"[{task.name}] qtrojan: CDA {qt.cda:.3f} ASR {qt.asr:.3f} "
+        f"(shots {qt.asr_shots_nontarget}, margin {qt.margin:.3f}, +{qt.gate_overhead} gates)")
     for r in cfg.poison_rates:
-        ps = dpba.poison(data.x_train, data.y_train, r, t, trig, seed=cfg.seed)
-        model = _new_model(task, cfg)
-        secs = _fit(model, ps.x, ps.y, task.epochs, cfg)
-        rec = {**base, "method": "dpba", "poison_rate": r, "n_poison": ps.n_poison,
-               "cda": accuracy(model.predict(data.x_test), data.y_test),
-               **_asr_pair(model, x_all_trig, data.y_test, t, None, cfg.shots, gen),
-               "gate_overhead": 0, "depth_overhead": 0, "train_time_s": secs}
-        rec["asr"] = attack_success_rate(model.predict(x_trig), t)
-        _fit(model, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
-        rec["asr_after_ft"] = attack_success_rate(model.predict(x_trig), t)
+        rec = _dpba_record(info, task, data, r, trig, cfg, gen)
         records.append(rec)
-        log(f"[{task.name}] dpba r={r:.2f}: CDA {rec['cda']:.3f} ASR {rec['asr']:.3f} "
-            f"(after {cfg.finetune_epochs} clean epoch(s): {rec['asr_after_ft']:.3f})")
+        log(f"[{task.name}] dpba r={r:.2f}: CDA {rec.cda:.3f} ASR {rec.asr:.3f} "
+            f"(after {cfg.finetune_epochs} clean epoch(s): {rec.asr_after_ft:.3f})")
     return records
 
 
