@@ -46,7 +46,7 @@ def load_dataset(name: str, seed: int, **options: Any) -> Dataset:
     The local launcher calls this before forking, so workers share the tensors copy-on-write
     instead of generating them N times.
     """
-    from flexsync.data import bundled, synthetic
+    from flexsync.data import bundled, stdlib_text, synthetic
 
     key = (name, seed, tuple(sorted(options.items())))
     if key not in _CACHE:
@@ -55,6 +55,7 @@ def load_dataset(name: str, seed: int, **options: Any) -> Dataset:
             "synthetic-text": synthetic.synthetic_text,
             "digits": bundled.digits,
             "mnist": bundled.mnist,
+            "stdlib-text": stdlib_text.stdlib_text,
         }
         if name not in builders:
             raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(builders)}")
