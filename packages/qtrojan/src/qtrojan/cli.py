@@ -32,6 +32,22 @@ def _run(args: argparse.Namespace) -> int:
     print(format_table(records, summary))
     print(f"\nwrote {paths['json']}, {paths['csv']}, {paths['summary']}, {plot} "
           f"in {summary['wall_time_s']:.0f}s")
+    if cfg.compare:
+        from qtrojan.experiments.compare import (
+            format_comparison,
+            run_comparison,
+            summarize_comparison,
+            write_comparison,
+        )
+
+        t1 = time.perf_counter()
+        results = run_comparison(cfg, log)
+        comp = summarize_comparison(results)
+        comp["wall_time_s"] = time.perf_counter() - t1
+        path = write_comparison(results, comp, args.out)
+        print()
+        print(format_comparison(comp))
+        print(f"\nwrote {path} in {comp['wall_time_s']:.0f}s")
     return 0
 
 

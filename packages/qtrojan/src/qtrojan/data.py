@@ -186,3 +186,22 @@ def load_images(dataset: str, idx_images: str | Path | None = None,
             raise ValueError("dataset 'idx' needs the fields 'idx_images' and 'idx_labels'")
         return load_idx_images(idx_images, idx_labels)
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
+
+def carve_validation(x: torch.Tensor, y: torch.Tensor, val_size: float, seed: int = 0
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stratified ``(x_fit, y_fit, x_val, y_val)`` split of a training set.
+
+    Model selection (the DPBA trigger and poisoning rate) is made on this validation part, so
+    the test split is never read before the final evaluation.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < val_size < 1.0:
+        raise ValueError(f"val_size must be in (0, 1), got {val_size}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y differ in length: {x.shape[0]} vs {y.shape[0]}")
+    idx_fit, idx_val = train_test_split(np.arange(y.shape[0]), test_size=val_size,
+                                        random_state=seed, stratify=y.numpy())
+    fit, val = torch.as_tensor(idx_fit), torch.as_tensor(idx_val)
+    return x[fit], y[fit], x[val], y[val]

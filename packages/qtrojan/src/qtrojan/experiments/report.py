@@ -19,7 +19,8 @@ PAPER_DELTA_CDA = 0.21
 PAPER_DELTA_ASR = 0.199
 
 CSV_COLUMNS = ("task", "method", "poison_rate", "cda", "asr_all", "asr_nontarget",
-               "asr_shots_all", "asr_shots_nontarget", "asr_after_ft", "gate_overhead",
+               "asr_shots_all", "asr_shots_nontarget", "asr_after_ft", "asr_retrained",
+               "gate_overhead",
                "depth_overhead", "train_time_s")
 
 
@@ -93,7 +94,7 @@ def write_results(records: list[Record], summary: dict[str, Any], out_dir: str |
 def format_table(records: list[Record], summary: dict[str, Any]) -> str:
     """Plain-text table of the records and the delta summary."""
     head = (f"{'task':<16} {'method':<8} {'rate':>5} {'CDA':>6} {'ASR':>6} {'ASR_all':>7} "
-            f"{'ASR@shots':>9} {'ASR_ft':>6} {'+gates':>6}")
+            f"{'ASR@shots':>9} {'ASR_ft':>6} {'ASR_rt':>6} {'+gates':>6}")
     lines = [head, "-" * len(head)]
     for r in records:
         shots = r.asr_shots_nontarget
@@ -102,6 +103,7 @@ def format_table(records: list[Record], summary: dict[str, Any]) -> str:
             f"{r.asr:>6.3f} {r.asr_all:>7.3f} "
             f"{'' if shots is None else f'{shots:.3f}':>9} "
             f"{'' if r.asr_after_ft is None else format(r.asr_after_ft, '.3f'):>6} "
+            f"{'' if r.asr_retrained is None else format(r.asr_retrained, '.3f'):>6} "
             f"{r.gate_overhead:>6}")
     if "delta_cda" in summary:
         lines.append("")

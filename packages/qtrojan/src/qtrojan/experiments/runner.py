@@ -4,12 +4,14 @@ For each task: train the clean victim; compile it with the QTrojan configuration
 bit-exact transparency) and enabled (ASR, exact and finite-shot); train one DPBA model per
 poisoning rate with the same protocol and seed (CDA, ASR) and fine-tune it on clean data
 (ASR after fine-tuning, the paper's "erased by retraining" objection). The victim is also
-fine-tuned and the QTrojan state re-selected, to show the backdoor survives retraining (L5).
+fine-tuned, and retrained from scratch with another seed, and the ORIGINAL QTrojan config (state
+chosen from the deployed weights) is compiled onto both: an honest persistence measurement.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -17,12 +19,16 @@ import torch
 from qtrojan.attacks import dpba
 from qtrojan.attacks.qtrojan import build_config, deploy, select_target_state
 from qtrojan.circuit import Circuit
+from qtrojan.compiler import WrapConfig
 from qtrojan.data import TaskData, load_images, prepare_task
 from qtrojan.experiments.config import ExperimentConfig, TaskConfig
 from qtrojan.experiments.records import Record, TaskInfo
 from qtrojan.metrics import accuracy, attack_success_rate
 from qtrojan.qnn import QNN
 from qtrojan.training import train
+
+#: seed offset of the victim retrained from scratch (persistence of the original config)
+RETRAIN_SEED_OFFSET = 10_000
 
 
 def load_task_data(task: TaskConfig, cfg: ExperimentConfig) -> TaskData:
@@ -32,13 +38,15 @@ def load_task_data(task: TaskConfig, cfg: ExperimentConfig) -> TaskData:
                         method=cfg.features, test_size=cfg.test_size, seed=cfg.seed)
 
 
-def _new_model(task: TaskConfig, cfg: ExperimentConfig) -> QNN:
+def new_model(task: TaskConfig, cfg: ExperimentConfig) -> QNN:
+    """A fresh victim for the task, initialised from ``cfg.seed``."""
     return QNN(task.n_qubits, task.n_layers, len(task.classes), axes=cfg.axes,
                ansatz=cfg.ansatz, tau=cfg.tau, seed=cfg.seed)
 
 
-def _fit(model: QNN, x: torch.Tensor, y: torch.Tensor, epochs: int, cfg: ExperimentConfig
+def fit(model: QNN, x: torch.Tensor, y: torch.Tensor, epochs: int, cfg: ExperimentConfig
          ) -> float:
+    """Train in place with the config's protocol and seed; returns the wall time."""
     return train(model, x, y, epochs, lr=cfg.lr, batch_size=cfg.batch_size,
                  seed=cfg.seed).seconds
 
@@ -74,25 +82,34 @@ def _clean_record(info: TaskInfo, clean: QNN, data: TaskData, trig: dpba.Trigger
                   asr=pairs["asr_nontarget"], train_time_s=secs, **pairs)
 
 
-def _qtrojan_record(info: TaskInfo, clean: QNN, data: TaskData, cfg: ExperimentConfig,
-                    gen: torch.Generator) -> Record:
+def _nontarget_asr(model: QNN, config: WrapConfig, data: TaskData, target: int) -> float:
+    circuit, _ = deploy(model, config)
+    return attack_success_rate(model.predict(data.x_test, circuit), target, data.y_test,
+                               non_target_only=True)
+
+
+def _qtrojan_record(info: TaskInfo, task: TaskConfig, clean: QNN, data: TaskData,
+                    cfg: ExperimentConfig, gen: torch.Generator) -> Record:
     """The victim compiled with the QTrojan config, disabled (CDA) and enabled (ASR)."""
     t = cfg.target
     state = select_target_state(clean, t, cfg.target_mode)
     off_circuit, _ = deploy(clean, build_config(clean, state, enabled=False))
     on_circuit, report = deploy(clean, build_config(clean, state, enabled=True))
     off_logits = clean(data.x_test, off_circuit).detach()
-    victim = copy.deepcopy(clean)
-    _fit(victim, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
-    re_state = select_target_state(victim, t, cfg.target_mode)
-    re_circuit, _ = deploy(victim, build_config(victim, re_state))
+    # persistence, measured with the ORIGINAL trojan config (state chosen from the deployed
+    # weights): after clean fine-tuning, and on a victim retrained from scratch (another seed)
+    on_config = build_config(clean, state, enabled=True)
+    tuned = copy.deepcopy(clean)
+    fit(tuned, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
+    retrained = new_model(task, dataclasses.replace(cfg, seed=cfg.seed + RETRAIN_SEED_OFFSET))
+    fit(retrained, data.x_train, data.y_train, task.epochs, cfg)
     pairs = _asr_pair(clean, data.x_test, data.y_test, t, on_circuit, cfg.shots, gen)
     return Record(
         info, "qtrojan", 0.0, accuracy(off_logits.argmax(1), data.y_test),
         asr=pairs["asr_nontarget"],
         transparent=bool(torch.equal(off_logits, clean(data.x_test).detach())),
-        asr_after_ft=attack_success_rate(victim.predict(data.x_test, re_circuit), t,
-                                         data.y_test, non_target_only=True),
+        asr_after_ft=_nontarget_asr(tuned, on_config, data, t),
+        asr_retrained=_nontarget_asr(retrained, on_config, data, t),
         gate_overhead=report.gate_overhead, depth_overhead=report.depth_overhead,
         target_state="".join(map(str, state.bits)) if state.mode == "basis" else "opt",
         margin=state.margin, **pairs)
@@ -104,12 +121,12 @@ def _dpba_record(info: TaskInfo, task: TaskConfig, data: TaskData, rate: float,
     t = cfg.target
     x_trig, _ = dpba.triggered_test(data.x_test, data.y_test, t, trig)
     ps = dpba.poison(data.x_train, data.y_train, rate, t, trig, seed=cfg.seed)
-    model = _new_model(task, cfg)
-    secs = _fit(model, ps.x, ps.y, task.epochs, cfg)
+    model = new_model(task, cfg)
+    secs = fit(model, ps.x, ps.y, task.epochs, cfg)
     cda = accuracy(model.predict(data.x_test), data.y_test)
     pairs = _asr_pair(model, trig.stamp(data.x_test), data.y_test, t, None, cfg.shots, gen)
     asr = attack_success_rate(model.predict(x_trig), t)
-    _fit(model, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
+    fit(model, data.x_train, data.y_train, cfg.finetune_epochs, cfg)
     return Record(info, "dpba", rate, cda, asr=asr,
                   asr_after_ft=attack_success_rate(model.predict(x_trig), t),
                   train_time_s=secs, n_poison=ps.n_poison, **pairs)
@@ -123,11 +140,11 @@ def run_task(task: TaskConfig, cfg: ExperimentConfig,
     gen = torch.Generator().manual_seed(cfg.seed)
     info = _task_info(task, cfg, data)
 
-    clean = _new_model(task, cfg)
-    secs = _fit(clean, data.x_train, data.y_train, task.epochs, cfg)
+    clean = new_model(task, cfg)
+    secs = fit(clean, data.x_train, data.y_train, task.epochs, cfg)
     records = [_clean_record(info, clean, data, trig, secs, cfg)]
     log(f"[{task.name}] clean: CDA {records[0].cda:.3f} ({secs:.1f}s)")
-    qt = _qtrojan_record(info, clean, data, cfg, gen)
+    qt = _qtrojan_record(info, task, clean, data, cfg, gen)
     records.append(qt)
     log(f"[{task.name}] qtrojan: CDA {qt.cda:.3f} ASR {qt.asr:.3f} "
         f"(shots {qt.asr_shots_nontarget}, margin {qt.margin:.3f}, +{qt.gate_overhead} gates)")
