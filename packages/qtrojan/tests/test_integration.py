@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
@@ -26,20 +27,28 @@ def test_digits01_qtrojan_against_dpba(trained01: QNN, digits01: TaskData) -> No
                                  non_target_only=True)
     assert qt_asr == 1.0
 
-    trig = Trigger()
+    # persistence with the ORIGINAL config: clean fine-tuning moves the weights a little, so the
+    # state chosen before still lands on the target; it lives in the config, not in theta
+    tuned = copy.deepcopy(trained01)
+    train(tuned, d.x_train, d.y_train, epochs=1, seed=1)
+    assert not torch.equal(tuned.weights, trained01.weights)
+    tuned_on, _ = deploy(tuned, build_config(trained01, state))
+    assert attack_success_rate(tuned.predict(d.x_test, tuned_on), t, d.y_test,
+                               non_target_only=True) >= 0.95
+
+
+def test_dpba_implants_its_trigger(trained01: QNN,
+                                                              digits01: TaskData) -> None:
+    d, t = digits01, 0
+    trig = Trigger(1, math.pi)  # a feature value the clean victim does not map to the target
+    x_trig, _ = triggered_test(d.x_test, d.y_test, t, trig)
+    clean_asr = attack_success_rate(trained01.predict(x_trig), t)
     ps = poison(d.x_train, d.y_train, 0.30, t, trig, seed=0)
     model = QNN(4, 3, 2, seed=0)
     train(model, ps.x, ps.y, epochs=10, seed=0)
-    x_trig, _ = triggered_test(d.x_test, d.y_test, t, trig)
-    dpba_cda = accuracy(model.predict(d.x_test), d.y_test)
     dpba_asr = attack_success_rate(model.predict(x_trig), t)
-    assert dpba_cda <= clean_cda + 0.01
-    assert dpba_asr <= qt_asr
-
-    # retraining (the paper's third objection): clean fine-tuning does not raise DPBA's ASR
-    tuned = copy.deepcopy(model)
-    train(tuned, d.x_train, d.y_train, epochs=1, seed=0)
-    assert attack_success_rate(tuned.predict(x_trig), t) <= dpba_asr
+    assert clean_asr <= 0.2 < 0.9 <= dpba_asr  # the poisoning, not the model, makes the ASR
+    assert accuracy(model.predict(d.x_test), d.y_test) >= 0.9
 
 
 def test_finite_shot_asr_with_opt_state(trained0123: QNN, digits0123: TaskData) -> None:

@@ -22,6 +22,11 @@ rate by test ASR leaks the test split into the choice. Protocol, per task:
    chosen from the deployed weights) compiled onto the victim after ``finetune_epochs`` of clean
    fine-tuning, and onto a victim retrained from scratch with another seed; DPBA's after the
    same fine-tuning.
+
+The last column, the ASR of each DPBA trigger on the *unpoisoned* victim, separates what the
+poisoning implants from what the trigger value does by itself: a value typical of the target
+class (for example ``x_0 := 0`` where the target's PCA feature 0 is small) moves clean inputs to
+the target without any poisoning.
 """
 
 from __future__ import annotations
@@ -136,6 +141,7 @@ class SeedResult:
     qt_asr_ft: float
     qt_asr_retrained: float
     dpba: dict[str, tuple[float, float, float]]  # setting -> (cda, asr, asr after ft)
+    clean_asr: dict[str, float]  # setting -> ASR of its trigger on the UNPOISONED victim
 
 
 def _qtrojan_on(model: QNN, config: Any, data: TaskData, target: int) -> float:
@@ -180,7 +186,9 @@ def evaluate_seed(task: TaskConfig, cfg: ExperimentConfig, data: TaskData,
     return SeedResult(cfg.seed, clean_cda, accuracy(clean.predict(data.x_test, off), data.y_test),
                       _qtrojan_on(clean, on_config, data, t),
                       _qtrojan_on(tuned, on_config, data, t),
-                      _qtrojan_on(retrained, on_config, data, t), out)
+                      _qtrojan_on(retrained, on_config, data, t), out,
+                      {n: _val_asr(clean, data.x_test, data.y_test, t, c.trigger)
+                       for n, c in settings.items()})
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,7 @@ def summarize_comparison(results: list[TaskComparison]) -> dict[str, Any]:
                 "cda": _iv([s.dpba[name][0] for s in r.seeds]).to_dict(),
                 "asr": _iv([s.dpba[name][1] for s in r.seeds]).to_dict(),
                 "asr_after_ft": _iv([s.dpba[name][2] for s in r.seeds]).to_dict(),
+                "asr_unpoisoned": _iv([s.clean_asr[name] for s in r.seeds]).to_dict(),
                 "delta_cda": _iv(dc).to_dict(), "delta_asr": _iv(da).to_dict()}
         out["tasks"][r.task] = entry
     n_seeds = min(len(r.seeds) for r in results) if results else 0
@@ -267,7 +276,7 @@ def _fmt(d: dict[str, float], pct: bool = False, signed: bool = False) -> str:
 def format_comparison(summary: dict[str, Any]) -> str:
     """The comparison table: per task and setting, then the task-averaged deltas."""
     head = (f"{'task':<14} {'model':<20} {'trigger, rate':<22} {'CDA':>15} "
-            f"{'ASR':>15} {'dCDA':>16} {'dASR':>17}")
+            f"{'ASR':>15} {'dCDA':>16} {'dASR':>17} {'trigger on clean':>16}")
     lines = ["Fair comparison: DPBA chosen on validation, test-split results over "
              "seeds (mean ± 95 % t interval)", head, "-" * len(head)]
     for task, e in summary["tasks"].items():
@@ -281,7 +290,8 @@ def format_comparison(summary: dict[str, Any]) -> str:
             trig = f"x{s['trigger_feature']}:={s['trigger_value']:.3g}, r={s['rate']:g}"
             lines.append(f"{'':<14} {name:<20} {trig:<22} {_fmt(s['cda']):>15} "
                          f"{_fmt(s['asr']):>15} {_fmt(s['delta_cda'], True, True):>16} "
-                         f"{_fmt(s['delta_asr'], True, True):>17}")
+                         f"{_fmt(s['delta_asr'], True, True):>17} "
+                         f"{_fmt(s['asr_unpoisoned']):>16}")
     lines.append("")
     lines.append("QTrojan − DPBA averaged over tasks (interval over seeds):")
     for name in SETTINGS:
