@@ -10,7 +10,8 @@ def test_defaults_follow_the_contract():
     assert cfg.workers == 4 and cfg.steps == 300 and cfg.seed == 0
     assert cfg.dataset == "synthetic-images" and cfg.model == "cnn"
     assert cfg.strategy.name == "dense" and cfg.network.kind == "modeled"
-    assert "alpha: 1ms" in dump_config(cfg) and "bandwidth: 100mbit" in dump_config(cfg)
+    # validated into SI numbers: seconds and bytes per second
+    assert "alpha: 0.001" in dump_config(cfg) and "bandwidth: 12500000.0" in dump_config(cfg)
 
 
 def test_yaml_file_and_overrides(tmp_path):
@@ -19,7 +20,7 @@ def test_yaml_file_and_overrides(tmp_path):
                  "target: {accuracy: 0.8}\n")
     cfg = load_config(p, ["workers=3", "network.bandwidth=1Gbit", "optimizer.lr=0.05"])
     assert cfg.workers == 3 and cfg.epochs == 1.5 and cfg.steps is None
-    assert cfg.network.alpha == "5ms" and cfg.network.bandwidth == "1Gbit"
+    assert cfg.network.alpha == 0.005 and cfg.network.bandwidth == 1.25e8
     assert cfg.optimizer.lr == 0.05 and cfg.target.accuracy == 0.8
 
 

@@ -13,7 +13,7 @@ from flexsync.config import Config, build_config
 from flexsync.launch import init_from_env, run_local, under_torchrun
 from flexsync.preflight import check_fits
 from flexsync.train import checkpoint
-from flexsync.train.loop import UserParts, prepare_dataset, run_worker
+from flexsync.train.assemble import UserParts, prepare_dataset, run_worker
 
 
 def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_fn=None,
@@ -57,9 +57,8 @@ def train(config: Config | dict[str, Any] | None = None, *, dataset=None, model_
             dist.destroy_process_group()
     if cfg.network.kind == "emulated":
         from flexsync.net.emulate import EmulatedNetwork
-        from flexsync.net.units import parse_bandwidth
 
-        with EmulatedNetwork(cfg.workers, parse_bandwidth(cfg.network.bandwidth)) as net:
+        with EmulatedNetwork(cfg.workers, cfg.network.bandwidth) as net:
             return run_local(run_worker, cfg.workers, (cfg, out_dir, user, resume),
                              backend="gloo", timeout_s=cfg.timeout_s, emulation=net)[0]
     return run_local(run_worker, cfg.workers, (cfg, out_dir, user, resume),

@@ -10,8 +10,6 @@ from flexsync.config import ConfigError, build_config, dump_config, load_config
 
 
 def _run(args: argparse.Namespace) -> int:
-    import yaml
-
     overrides = list(args.set or [])
     if args.resume is not None:
         return _resume(args, overrides)
@@ -19,14 +17,6 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"workers={args.workers}")
     if args.network is not None:
         overrides += network_overrides(args.network)
-    if not any(o.split("=", 1)[0].strip() == "out" for o in overrides):
-        explicit = {}
-        if args.config:
-            explicit = yaml.safe_load(Path(args.config).read_text()) or {} \
-                if Path(args.config).is_file() else {}
-        if not (isinstance(explicit, dict) and "out" in explicit):
-            stem = Path(args.config).stem if args.config else "run"
-            overrides.insert(0, f"out=runs/{stem}")
     cfg = load_config(args.config, overrides)
     if args.print_config:
         print(dump_config(cfg), end="")

@@ -8,36 +8,25 @@ command line with ``--set dotted.key=value`` (the value is parsed as YAML).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from flexsync.errors import ConfigError
 from flexsync.net.units import parse_bandwidth, parse_duration
+from flexsync.strategies import STRATEGIES
+from flexsync.strategies.options import Strict, locate
 
 DATASETS = ("synthetic-images", "digits", "mnist", "synthetic-text")
 
 
-class ConfigError(ValueError):
-    """A configuration problem, with a message fit to show the user."""
+_Strict = Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-def _duration(v: Any) -> Any:
-    parse_duration(v)
-    return v
-
-
-def _bandwidth(v: Any) -> Any:
-    parse_bandwidth(v)
-    return v
-
-
-Duration = Annotated[str | float, Field(union_mode="left_to_right")]
-Bandwidth = Annotated[str | float, Field(union_mode="left_to_right")]
+# Validated into SI numbers: seconds and bytes per second ("1ms" -> 0.001, "100mbit" -> 1.25e7).
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Bandwidth = Annotated[float, BeforeValidator(parse_bandwidth)]
 
 
 # -- network ------------------------------------------------------------------------------------
@@ -52,17 +41,11 @@ class ModeledNetwork(_NetBase):
     alpha: Duration = "1ms"
     bandwidth: Bandwidth = "100mbit"
 
-    _check_alpha = field_validator("alpha")(_duration)
-    _check_bw = field_validator("bandwidth")(_bandwidth)
-
 
 class PhaseConfig(_Strict):
     start: float = Field(ge=0)
     alpha: Duration
     bandwidth: Bandwidth
-
-    _check_alpha = field_validator("alpha")(_duration)
-    _check_bw = field_validator("bandwidth")(_bandwidth)
 
 
 class ScheduleNetwork(_NetBase):
@@ -79,7 +62,7 @@ class ScheduleNetwork(_NetBase):
         return self
 
 
-class LoopbackNetwork(_Strict):
+class LoopbackNetwork(_NetBase):
     kind: Literal["loopback"]
 
 
@@ -95,9 +78,6 @@ class EmulatedNetworkConfig(_NetBase):
                             "communicator (the kernel has no netem)")
     estimate: bool = True
 
-    _check_bw = field_validator("bandwidth")(_bandwidth)
-    _check_delay = field_validator("delay")(_duration)
-
 
 Network = Annotated[
     ModeledNetwork | ScheduleNetwork | LoopbackNetwork | EmulatedNetworkConfig,
@@ -105,34 +85,14 @@ Network = Annotated[
 ]
 
 
-# -- strategies ---------------------------------------------------------------------------------
-class DenseConfig(_Strict):
-    name: Literal["dense"] = "dense"
-    algo: Literal["ring", "tree", "ps"] = "ring"
+# -- strategies: each strategy module declares its own options model -------------------------
+StrategyConfig = Annotated[
+    Union[tuple(cls.Options for cls in STRATEGIES.values())],  # noqa: UP007
+    Field(discriminator="name"),
+]
 
 
-class DDPConfig(_Strict):
-    """Plain torch DDP with PyTorch's own comm hooks: the baseline users would pick."""
-
-    name: Literal["ddp"]
-    hook: Literal["none", "allreduce", "fp16", "powersgd"] = "none"
-    powersgd_rank: int = Field(2, ge=1)
-    powersgd_start_iter: int = Field(10, ge=1)
-    bucket_cap_mb: float = Field(25.0, gt=0)
-
-
-class ScaDLESConfig(_Strict):
-    """ScaDLES (ddl-methods.md §4.2, §4.4); pair it with a ``stream:`` section."""
-
-    name: Literal["scadles"]
-    base_batch: int | None = Field(None, ge=1, description="B of the LR rule; null = 64·N")
-    lr_scaling: bool = True
-    ratio: float | None = Field(0.1, gt=0, lt=1, description="top-k keep fraction; null = dense")
-    delta: float = Field(0.3, ge=0)
-    metric: Literal["paper", "code"] = "paper"
-    smoothing: float = Field(0.1, gt=0, le=1)
-
-
+# -- everything else ----------------------------------------------------------------------------
 class StreamConfig(_Strict):
     """Per-device sample streams (ddl-methods.md §4.1, §4.3); any strategy can train on them.
     ``batch: auto`` means b_i = clamp(S_i·τ, b_min, b_max) for scadles and ``batch_size``
@@ -160,174 +120,6 @@ class StreamConfig(_Strict):
         return self
 
 
-class MOOConfig(_Strict):
-    """The MOO ratio controller (ddl-methods.md §1.4); used when ``ratio: moo``."""
-
-    c_low: float = Field(0.001, gt=0, le=1)
-    c_high: float = Field(0.1, gt=0, le=1)
-    c_init: float = Field(0.1, gt=0, le=1)
-    candidates: list[float] | None = None
-    warmup_steps: int = Field(100, ge=0)
-    explore_steps: int = Field(10, ge=1)
-    mode: Literal["online", "snapshot"] = "online"
-    weights: tuple[float, float] = (0.6, 0.4)
-    gain_change_threshold: float = Field(0.1, gt=0)
-    gain_window: int = Field(5, ge=1)
-    gain_smoothing: float = Field(0.01, ge=0, lt=1)
-    cooldown: int = Field(200, ge=0)
-    moo_on_gain_change: bool = False
-    solver: Literal["grid", "nsga2"] = "grid"
-
-    @model_validator(mode="after")
-    def _bounds(self) -> MOOConfig:
-        if self.c_low >= self.c_high:
-            raise ValueError(f"c_low ({self.c_low}) must be below c_high ({self.c_high})")
-        return self
-
-
-class _SparseConfig(_Strict):
-    ratio: float | Literal["moo"] = Field(0.01, description="keep fraction c, or 'moo'")
-    selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
-    index: Literal["star", "var"] = "star"
-    var_score: Literal["paper", "code"] = "paper"
-    gain_norm: Literal["sq", "l2"] = "sq"
-    moo: MOOConfig | None = None
-
-    @field_validator("ratio")
-    @classmethod
-    def _ratio(cls, v: float | str) -> float | str:
-        if v != "moo" and not 0 < v <= 1:
-            raise ValueError("ratio must be in (0, 1] or 'moo'")
-        return v
-
-    @model_validator(mode="after")
-    def _moo(self) -> _SparseConfig:
-        if self.ratio == "moo" and self.moo is None:
-            self.moo = MOOConfig()
-        if self.ratio != "moo" and self.moo is not None:
-            raise ValueError("'moo' options need ratio: moo")
-        return self
-
-
-class TopkConfig(_SparseConfig):
-    name: Literal["topk"]
-
-
-class ARTopkConfig(_SparseConfig):
-    name: Literal["artopk"]
-    algo: Literal["ring", "tree"] = "ring"
-
-
-class FlexibleConfig(_SparseConfig):
-    name: Literal["flexible"]
-    collectives: list[Literal["allgather", "art_ring", "art_tree"]] = [
-        "allgather", "art_ring", "art_tree"]
-
-
-class _LocalUpdateConfig(_Strict):
-    """Options shared by strategies that step locally and average parameters (selsync,
-    fedavg, localsgd; see flexsync.strategies.local)."""
-
-    average_buffers: bool = True
-    sync_optimizer_state: bool = False
-    eval_model: Literal["average", "local"] = "average"
-    divergence_every: int = Field(0, ge=0, description="log replica divergence every N steps")
-
-
-class SelSyncConfig(_LocalUpdateConfig):
-    """SelSync (ddl-methods.md §2.2)."""
-
-    name: Literal["selsync"]
-    delta: float | None = Field(0.3, ge=0, description="threshold δ; null or .inf: never")
-    delta_mode: Literal["absolute", "quantile"] = "absolute"
-    quantile: float = Field(0.85, ge=0, le=1)
-    calibration_steps: int = Field(200, ge=0)
-    signal: Literal["paper_sq_global", "code_sum_layer_l2"] = "paper_sq_global"
-    window: int = Field(25, ge=1)
-    smoothing: float | None = Field(None, ge=0, lt=1, description="null: N/100 (paper)")
-    smooth_delta: bool = False
-    aggregation: Literal["parameter", "gradient"] = "parameter"
-    warmup_steps: int = Field(0, ge=0)
-
-
-class FedAvgConfig(_LocalUpdateConfig):
-    """FedAvg(C, E) (ddl-methods.md §2.5); the period defaults to E = 0.25 local epochs."""
-
-    name: Literal["fedavg"]
-    fraction: float = Field(1.0, gt=0, le=1)
-    period_epochs: float | None = Field(None, gt=0)
-    period_steps: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _one_period(self) -> FedAvgConfig:
-        if self.period_epochs is not None and self.period_steps is not None:
-            raise ValueError("give either 'period_epochs' or 'period_steps', not both")
-        if self.period_epochs is None and self.period_steps is None:
-            self.period_epochs = 0.25
-        return self
-
-
-class LocalSGDConfig(_LocalUpdateConfig):
-    name: Literal["localsgd"]
-    average_every: int = Field(0, ge=0, description="0: never average (SelSync with δ = ∞)")
-
-
-class GraVACConfig(_Strict):
-    """GraVAC (ddl-methods.md §3(a)-(b)); compression factors θ (keep fraction 1/θ)."""
-
-    name: Literal["gravac"]
-    theta_min: float = Field(10.0, gt=1)
-    theta_max: float = Field(1000.0, gt=1)
-    policy: Literal["exponential", "geometric"] = "exponential"
-    epsilon: float = Field(0.7, ge=0, description="gain threshold ε")
-    omega: float = Field(0.01, ge=0, description="promotion / saturation tolerance ω")
-    window: int = Field(500, ge=1, description="steps per candidate CF")
-    smoothing: float | None = Field(None, gt=0, le=1, description="gain EWMA; null: N/100")
-    gain_smoothing: Literal["ratio_of_ewma", "ewma_of_ratio"] = "ratio_of_ewma"
-    gain_norm: Literal["sq", "l2"] = "sq"
-    gain_denominator: Literal["fed", "raw"] = "fed"
-    selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
-    consensus: Literal["piggyback", "allreduce"] = "piggyback"
-    seed: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> GraVACConfig:
-        if self.theta_min >= self.theta_max:
-            raise ValueError(f"theta_min ({self.theta_min}) must be below theta_max "
-                             f"({self.theta_max})")
-        return self
-
-
-class AccordionConfig(_Strict):
-    """Accordion baseline (ddl-methods.md §3(a)): low CF in critical regimes, else high."""
-
-    name: Literal["accordion"]
-    low_cf: float = Field(10.0, ge=1)
-    high_cf: float = Field(1000.0, ge=1)
-    eta: float = Field(0.2, ge=0, description="relative-change threshold η")
-    window: int = Field(100, ge=1)
-    smoothing: float = Field(0.02, ge=0, lt=1)
-    interval: int = Field(1, ge=1, description="steps between regime detections")
-    selector: Literal["topk", "layerwise", "randomk", "threshold"] = "topk"
-    gain_norm: Literal["sq", "l2"] = "sq"
-    seed: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> AccordionConfig:
-        if self.low_cf >= self.high_cf:
-            raise ValueError(f"low_cf ({self.low_cf}) must be below high_cf ({self.high_cf})")
-        return self
-
-
-StrategyConfig = Annotated[
-    DenseConfig | DDPConfig | TopkConfig | ARTopkConfig | FlexibleConfig | SelSyncConfig
-    | FedAvgConfig | LocalSGDConfig | GraVACConfig | AccordionConfig | ScaDLESConfig,
-    Field(discriminator="name"),
-]
-
-
-# -- everything else ----------------------------------------------------------------------------
 class InjectionConfig(_Strict):
     """Data injection (ddl-methods.md §2.4, §4.5): α = fraction of senders (or peers), β =
     fraction of the own batch shared; ``shrink_batch`` uses b′ = b / (1 + α·β·N)."""
@@ -383,9 +175,6 @@ class ClockConfig(_Strict):
     t0: Duration = 0.0
     t1: Duration = "0.5ms"
 
-    _check_t0 = field_validator("t0")(_duration)
-    _check_t1 = field_validator("t1")(_duration)
-
 
 class TargetConfig(_Strict):
     accuracy: float | None = Field(None, gt=0, le=1)
@@ -412,7 +201,7 @@ class Config(_Strict):
     model: Literal["cnn", "resnet", "lstm"] = "cnn"
     batch_size: int = Field(32, ge=1)
     optimizer: OptimizerConfig = OptimizerConfig()
-    strategy: StrategyConfig = DenseConfig()
+    strategy: StrategyConfig = Field(default_factory=lambda: STRATEGIES["dense"].Options())
     network: Network = ModeledNetwork()
     stream: StreamConfig | None = None
     clock: ClockConfig = ClockConfig()
@@ -443,6 +232,10 @@ class Config(_Strict):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def model_options(self) -> dict[str, Any]:
+        """Keyword options of the built-in model (none for the fixed-size ones)."""
+        return {}
+
 
 # -- loading ------------------------------------------------------------------------------------
 _TAGGED = {"strategy": "name", "network": "kind"}
@@ -455,7 +248,7 @@ def _format_error(err: ValidationError) -> str:
         # Discriminated unions put the tag into the path ("network.schedule.preset"): drop it.
         if len(loc) >= 2 and loc[0] in _TAGGED and e["type"] != "union_tag_invalid":
             del loc[1]
-        msg = e["msg"].removeprefix("Value error, ")
+        loc, msg = locate(loc, e["msg"].removeprefix("Value error, "))
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "union_tag_invalid":
@@ -553,6 +346,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
         tree = loaded or {}
+        tree.setdefault("out", f"runs/{p.stem}")    # a config's runs land under its own name
     return build_config(tree, overrides)
 
 

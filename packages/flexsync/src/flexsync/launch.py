@@ -24,7 +24,6 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -276,6 +275,3 @@ def worker_pids_alive(pids: list[int]) -> list[int]:
             pass
     return alive
 
-
-def default_out(config_path: str | None) -> Path:
-    return Path("runs") / (Path(config_path).stem if config_path else "run")

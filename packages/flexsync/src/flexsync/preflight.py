@@ -12,8 +12,7 @@ import os
 
 from flexsync.config import Config, ConfigError
 from flexsync.data import Dataset
-from flexsync.data.injection import own_batch_size
-from flexsync.data.partition import label_shards, make_sampler, random_equal_split
+from flexsync.train.assemble import build_sampler, own_batch
 
 
 def world_size_for(cfg: Config) -> int:
@@ -33,24 +32,13 @@ def check_fits(cfg: Config, data: Dataset, world_size: int | None = None) -> Non
     cycles through its shard).
     """
     world = world_size_for(cfg) if world_size is None else world_size
-    batch = cfg.batch_size
-    inj = cfg.data.injection
-    if inj is not None and inj.shrink_batch:
-        batch = own_batch_size(batch, inj.alpha, inj.beta, world)
+    batch = own_batch(cfg, world)
     n = len(data.train_y)
-    d = cfg.data
-    if d.partition == "noniid" and data.task != "classification":
+    if cfg.data.partition == "noniid" and data.task != "classification":
         raise ConfigError(f"data.partition 'noniid' needs a classification dataset, and "
                           f"{data.name!r} is a {data.task} dataset")
     try:
-        if cfg.stream is not None:      # streams cycle through the shard: any size >= 1 works
-            if d.partition == "noniid":
-                label_shards(data.train_y, world, cfg.seed, d.labels_per_worker)
-            else:
-                random_equal_split(n, world, cfg.seed)
-        else:
-            make_sampler(d.partition, data.train_y, world, 0, batch, cfg.seed, d.seldp_mode,
-                         d.labels_per_worker)
+        build_sampler(cfg, data, world, 0)
     except ValueError as e:
         raise ConfigError(
             f"workers ({world}) and batch_size ({batch}) do not fit dataset {data.name!r} "

@@ -103,7 +103,7 @@ def _ddp_misuse() -> str:
     ({"strategy": "topk", "ratio": 1.5}, r"strategy\.ratio: ratio must be in \(0, 1\]"),
     ({"strategy": "topk", "ratio": 0}, r"strategy\.ratio"),
     ({"strategy": "artopk", "index": "middle"}, r"strategy\.index: Input should be 'star'"),
-    ({"strategy": "topk", "ratio": 0.1, "ratoi": 0.2}, "has no option 'ratoi'"),
+    ({"strategy": "topk", "ratio": 0.1, "ratoi": 0.2}, "strategy.ratoi: unknown option"),
     ({"strategy": "gravac", "theta_min": 100, "theta_max": 10}, "theta_min"),
     ({"strategy": "selsync", "delta": -1}, r"strategy\.delta"),
     ({"strategy": "flexible", "ratio": 0.1}, "needs conditions="),

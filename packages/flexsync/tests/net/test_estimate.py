@@ -5,7 +5,8 @@ import random
 import pytest
 
 from flexsync.net import cost_model as cm
-from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions, coefficients
+from flexsync.net.cost_model import coefficients
+from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions
 
 
 def test_coefficients_match_the_cost_model():
@@ -14,7 +15,9 @@ def test_coefficients_match_the_cost_model():
         assert a * 1e-3 + b * 5000 * 1e-8 == pytest.approx(fn(5000, 8, 1e-3, 1e-8))
     a, b = coefficients("allreduce", "ring", 8)
     assert a * 1e-3 + b * 5000 * 1e-8 == pytest.approx(cm.ring_allreduce(5000, 8, 1e-3, 1e-8))
-    assert coefficients("allreduce", "ring", 1) is None
+    a, b = coefficients("allreduce", "ps", 8)          # the parameter server has its own
+    assert a * 1e-3 + b * 5000 * 1e-8 == pytest.approx(cm.parameter_server(5000, 8, 1e-3, 1e-8))
+    assert coefficients("allreduce", "ring", 1) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("alpha, mbit", [(1e-3, 20), (5e-3, 100), (2e-4, 1000)])

@@ -88,7 +88,7 @@ def test_fedavg_and_local_sgd_in_gloo_workers(run_workers):
 def test_fedavg_rejects_two_periods():
     p = nn.Linear(2, 2)
     opt = torch.optim.SGD(p.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="either 'period_epochs' or 'period_steps'"):
         FedAvg(p.parameters(), opt, _FakeComm(), period_epochs=0.5, period_steps=3)
     with pytest.raises(ValueError, match="steps per epoch"):
         FedAvg(p.parameters(), opt, _FakeComm()).step(StepContext(0, 0.0))

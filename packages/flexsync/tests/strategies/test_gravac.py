@@ -90,7 +90,7 @@ def _epsilon_worker(epsilon, consensus="piggyback"):
         strat.step(_ctx(step))
         s = strat.signals()
         records = [(r.kind, r.tag, r.nbytes) for r in strat.comm.take_records()]
-        out.append((s, strat.ef.residual.abs().max().item(), records, strat.min_gain.value))
+        out.append((s, strat.sparsifier.ef.residual.abs().max().item(), records, strat.min_gain.value))
     return out, strat.summary()["gravac"]
 
 

@@ -70,13 +70,13 @@ def _vote_worker(delta):
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         strat.step(StepContext(step, 0.0, batch_size=len(y)))
-        out.append((strat.signals()["compressed"], float(strat.ef.residual.abs().sum())))
+        out.append((strat.signals()["compressed"], float(strat.sparsifier.ef.residual.abs().sum())))
     return out, strat.summary()["cnc_ratio"]
 
 
 def test_majority_vote_switches_to_top_k_and_dense_steps_reset_the_residual(run_workers):
     always = run_workers(_vote_worker, 3, 1.0)          # ρ ≤ 1 always: everyone votes yes
-    never = run_workers(_vote_worker, 3, -1.0)          # nobody votes
+    never = run_workers(_vote_worker, 3, 0.0)           # nobody votes (ρ > 0)
     for steps, cnc in always:
         assert [c for c, _ in steps] == [False, True, True, True]   # first step is dense
         assert steps[0][1] == 0.0 and steps[1][1] > 0.0

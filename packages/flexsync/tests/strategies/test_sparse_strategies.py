@@ -40,13 +40,13 @@ def _artopk_worker(index):
     out = []
     for step in range(4):
         g = _grad(comm_rank, step)
-        fed = g + strat.ef.residual
+        fed = g + strat.sparsifier.ef.residual
         _set_grads(model, g)
         before = torch.cat([model.a.detach(), model.b.detach()]).clone()
         strat.step(StepContext(step, 0.0))
         after = torch.cat([model.a.detach(), model.b.detach()])
         agg = before - after                               # lr = 1, plain SGD
-        out.append({"fed": fed, "residual": strat.ef.residual.clone(), "agg": agg,
+        out.append({"fed": fed, "residual": strat.sparsifier.ef.residual.clone(), "agg": agg,
                     "src": strat.signals()["broadcaster"], "gain": strat.signals()["gain"],
                     "records": [(r.kind, r.nbytes) for r in strat.comm.take_records()]})
     return out
@@ -108,7 +108,7 @@ def _topk_worker():
     _set_grads(model, g)
     strat.step(StepContext(0, 0.0))
     agg = -torch.cat([model.a.detach(), model.b.detach()])
-    sent = g - strat.ef.residual
+    sent = g - strat.sparsifier.ef.residual
     return g, sent, agg, [(r.kind, r.nbytes) for r in strat.comm.take_records()]
 
 
@@ -157,7 +157,7 @@ def _snapshot_worker():
                 torch.cat([p.detach().clone().flatten() for p in model.parameters()]),
                 [strat.optimizer.state[p]["momentum_buffer"].clone()
                  for p in model.parameters()],
-                strat.ef.residual.clone())
+                strat.sparsifier.ef.residual.clone())
         _set_grads(model, _grad(rank, step))
         strat.step(StepContext(step, 0.0))
         if step == 5:      # 2 candidates x 2 steps done: everything restored
@@ -165,7 +165,7 @@ def _snapshot_worker():
                 torch.cat([p.detach().clone().flatten() for p in model.parameters()]),
                 [strat.optimizer.state[p]["momentum_buffer"].clone()
                  for p in model.parameters()],
-                strat.ef.residual.clone())
+                strat.sparsifier.ef.residual.clone())
     return states, strat.controller.gains, strat.signals()["moo_phase"]
 
 

@@ -89,6 +89,14 @@ class Communicator:
     def _timed(self, kind: str, algo: str | None, nbytes: int, started: float) -> None:
         self.timings.append((kind, algo, nbytes, time.perf_counter() - started))
 
+    def state_dict(self) -> dict[str, int]:
+        """The run's accounting totals (what a resumed run continues from)."""
+        return {"total_bytes": self.total_bytes, "total_collectives": self.total_collectives}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.total_bytes = int(state["total_bytes"])
+        self.total_collectives = int(state["total_collectives"])
+
     def take_records(self) -> list[CommRecord]:
         """Return and clear the records since the last call (one training step's worth)."""
         out, self.records = self.records, []

@@ -6,6 +6,7 @@ compressor / memory / communicator).
 
 from flexsync.compress.gain import candidate_gains, compression_gain
 from flexsync.compress.residual import ErrorFeedback
+from flexsync.compress.sparsifier import Sparsifier
 from flexsync.compress.topk import (
     SELECTORS,
     layerwise_topk,
@@ -17,6 +18,6 @@ from flexsync.compress.topk import (
 )
 
 __all__ = [
-    "ErrorFeedback", "compression_gain", "candidate_gains", "SELECTORS", "select", "topk",
-    "layerwise_topk", "randomk", "threshold_topk", "multilevel_topk",
+    "ErrorFeedback", "Sparsifier", "compression_gain", "candidate_gains", "SELECTORS",
+    "select", "topk", "layerwise_topk", "randomk", "threshold_topk", "multilevel_topk",
 ]

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
+from flexsync.net.cost_model import topk_count
+
 
 def compression_gain(sent_values: torch.Tensor, fed: torch.Tensor, norm: str = "sq") -> float:
     den = float(fed.pow(2).sum())
@@ -25,7 +27,7 @@ def candidate_gains(fed: torch.Tensor, ratios: Sequence[float], norm: str = "sq"
     """The gain top-k would have at each keep fraction, from one sort of the largest
     magnitudes (the "online" exploration: no extra training steps)."""
     n = fed.numel()
-    ks = [max(1, int(r * n)) for r in ratios]
+    ks = [topk_count(n, r) for r in ratios]
     sq = fed.pow(2)
     total = float(sq.sum())
     if total == 0.0:

@@ -40,7 +40,6 @@ Tuning and lifecycle notes:
 # No ``from __future__ import annotations``: DDP checks the hook's annotations at runtime
 # (``bucket: dist.GradBucket``, ``-> torch.futures.Future[torch.Tensor]``).
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -48,16 +47,21 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from flexsync.comm import Communicator
-from flexsync.compress import SELECTORS, ErrorFeedback, select
+from flexsync.compress import Sparsifier
+from flexsync.errors import ConfigError
 from flexsync.net import cost_model
 from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkConditions
-from flexsync.strategies.sparse import INDEX_CHOICES, aggregate_fed
+from flexsync.strategies import validate_options
+from flexsync.strategies.sparse import aggregate
 
 HOOK_STRATEGIES = ("topk", "artopk", "flexible")
 
 
 class FlexsyncHookState:
     """Everything :func:`flexsync_hook` needs between calls; one per DDP model.
+
+    The strategy options (``ratio``, ``selector``, ``index``, …) are validated by the
+    strategy's own options model, exactly as a config file's ``strategy:`` section.
 
     Args:
         strategy: "topk" (allgather), "artopk" (index broadcast + allreduce) or "flexible"
@@ -67,8 +71,8 @@ class FlexsyncHookState:
             "threshold" (sampled, DGC-style).
         index: AR-Topk's broadcaster, "star" (round-robin) or "var" (largest score).
         var_score: VAR's score, "paper" (‖top-k of g_ef‖²) or "code" (‖g‖ of the raw bucket).
-        algo: "ring" or "tree", the allreduce pricing of "artopk".
-        collectives: the candidates of "flexible".
+        algo: "ring" or "tree", the allreduce pricing of "artopk" (artopk only).
+        collectives: the candidates of "flexible" (flexible only).
         gain_norm: "sq" or "l2", the compression-gain form logged per bucket.
         comm: the accounting communicator (default: a new one on ``process_group``).
         conditions: the network (fixed :class:`NetworkConditions` or any source with
@@ -82,55 +86,37 @@ class FlexsyncHookState:
         process_group: DDP's process group, for the default ``comm``.
     """
 
-    __slots__ = ("strategy", "ratio", "selector", "index", "var_score", "algo", "candidates",
-                 "gain_norm", "comm", "conditions", "priced_params", "num_params",
-                 "start_iter", "iter", "residuals", "generator", "names", "last_signals")
+    __slots__ = ("strategy", "opts", "ratio", "candidates", "comm", "conditions",
+                 "priced_params", "num_params", "start_iter", "iter", "sparsifiers",
+                 "generator", "names", "last_signals")
 
-    def __init__(self, strategy: str = "topk", ratio: float = 0.01, *, selector: str = "topk",
-                 index: str = "star", var_score: str = "paper", algo: str = "ring",
-                 collectives: Sequence[str] = cost_model.COMPRESSED_COLLECTIVES,
-                 gain_norm: str = "sq", comm: Communicator | None = None,
+    def __init__(self, strategy: str = "topk", ratio: float = 0.01, *,
+                 comm: Communicator | None = None,
                  conditions: NetworkConditions | ConditionsSource | None = None,
                  model: nn.Module | None = None, priced_params: int | None = None,
-                 start_iter: int = 1, seed: int = 0,
-                 process_group: dist.ProcessGroup | None = None) -> None:
+                 start_iter: int = 1, process_group: dist.ProcessGroup | None = None,
+                 **options: Any) -> None:
         if strategy not in HOOK_STRATEGIES:
-            raise ValueError(f"strategy must be one of {HOOK_STRATEGIES} for the DDP hook, got "
-                             f"{strategy!r} (other strategies: use DistributedOptimizer)")
-        if ratio == "moo":
-            raise ValueError("ratio 'moo' is not available in the DDP hook (it restores model "
-                             "and optimizer snapshots); use DistributedOptimizer")
-        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio <= 1:
-            raise ValueError(f"ratio must be a keep fraction in (0, 1], got {ratio!r}")
-        if selector not in SELECTORS:
-            raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
-        if index not in INDEX_CHOICES:
-            raise ValueError(f"index must be one of {INDEX_CHOICES}, got {index!r}")
-        if var_score not in ("paper", "code"):
-            raise ValueError(f"var_score must be 'paper' or 'code', got {var_score!r}")
-        if algo not in ("ring", "tree"):
-            raise ValueError(f"algo must be 'ring' or 'tree', got {algo!r}")
-        if gain_norm not in ("sq", "l2"):
-            raise ValueError(f"gain_norm must be 'sq' or 'l2', got {gain_norm!r}")
-        bad = set(collectives) - set(cost_model.COMPRESSED_COLLECTIVES)
-        if bad or not collectives:
-            raise ValueError(f"collectives must be a non-empty subset of "
-                             f"{cost_model.COMPRESSED_COLLECTIVES}, got {list(collectives)}")
+            raise ConfigError(f"strategy must be one of {HOOK_STRATEGIES} for the DDP hook, got "
+                              f"{strategy!r} (other strategies: use DistributedOptimizer)")
+        opts = validate_options(strategy, {"ratio": ratio, **options})
+        if opts.ratio == "moo":
+            raise ConfigError("ratio 'moo' is not available in the DDP hook (it restores model "
+                              "and optimizer snapshots); use DistributedOptimizer")
+        collectives = getattr(opts, "collectives", ())
         if strategy == "flexible" and conditions is None:
-            raise ValueError("strategy 'flexible' needs conditions= (NetworkConditions or a "
-                             "conditions source) to choose its collective")
-        uses_ar = strategy == "artopk" or (
-            strategy == "flexible" and set(collectives) & {"art_ring", "art_tree"})
-        if selector == "layerwise" and uses_ar:
-            raise ValueError("selector 'layerwise' gives a variable k, which AR-Topk cannot "
-                             "share; use topk, randomk or threshold (or strategy 'topk')")
+            raise ConfigError("strategy 'flexible' needs conditions= (NetworkConditions or a "
+                              "conditions source) to choose its collective")
+        uses_ar = strategy == "artopk" or {"art_ring", "art_tree"} & set(collectives)
+        if opts.selector == "layerwise" and uses_ar:
+            raise ConfigError("selector 'layerwise' gives a variable k, which AR-Topk cannot "
+                              "share; use topk, randomk or threshold (or strategy 'topk')")
         if isinstance(start_iter, bool) or not isinstance(start_iter, int) or start_iter < 1:
-            raise ValueError(f"start_iter must be an int >= 1 (DDP rebuilds its buckets after "
-                             f"the first iteration), got {start_iter!r}")
-        if priced_params is not None and priced_params < 1:
-            raise ValueError(f"priced_params must be >= 1, got {priced_params}")
-        self.strategy, self.ratio, self.selector = strategy, float(ratio), selector
-        self.index, self.var_score, self.algo, self.gain_norm = index, var_score, algo, gain_norm
+            raise ConfigError(f"start_iter must be an int >= 1 (DDP rebuilds its buckets after "
+                              f"the first iteration), got {start_iter!r}")
+        if priced_params is not None and (isinstance(priced_params, bool) or priced_params < 1):
+            raise ConfigError(f"priced_params must be >= 1, got {priced_params!r}")
+        self.strategy, self.opts, self.ratio = strategy, opts, float(opts.ratio)
         self.candidates = tuple(c for c in cost_model.COMPRESSED_COLLECTIVES if c in collectives)
         self.comm = comm or Communicator(process_group)
         self.conditions: ConditionsSource | None = (
@@ -144,8 +130,8 @@ class FlexsyncHookState:
             self.num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.start_iter = start_iter
         self.iter = 0
-        self.residuals: dict[str, ErrorFeedback] = {}
-        self.generator = torch.Generator().manual_seed(seed * 7919 + self.comm.rank)
+        self.sparsifiers: dict[str, Sparsifier] = {}
+        self.generator = torch.Generator().manual_seed(opts.seed * 7919 + self.comm.rank)
         self.last_signals: dict[int, dict[str, Any]] = {}
 
     # -- per bucket -------------------------------------------------------------------------
@@ -156,14 +142,18 @@ class FlexsyncHookState:
             return ",".join(names)            # type: ignore[arg-type]
         return f"bucket{bucket.index()}"
 
-    def residual(self, key: str, like: torch.Tensor) -> ErrorFeedback:
-        ef = self.residuals.get(key)
-        if ef is None:
-            ef = self.residuals[key] = ErrorFeedback(like.numel(), like.device, like.dtype)
-        elif ef.residual.numel() != like.numel():
-            raise RuntimeError(f"bucket {key!r} has {like.numel()} entries but its residual "
-                               f"has {ef.residual.numel()}; was the model changed?")
-        return ef
+    def sparsifier(self, key: str, bucket: dist.GradBucket) -> Sparsifier:
+        """The bucket's sparsifier (its residual; the selector generator is shared)."""
+        buf = bucket.buffer()
+        sp = self.sparsifiers.get(key)
+        if sp is None:
+            sp = self.sparsifiers[key] = Sparsifier(
+                buf.numel(), self.opts.selector, [p.numel() for p in bucket.parameters()],
+                device=buf.device, dtype=buf.dtype, generator=self.generator)
+        elif sp.ef.residual.numel() != buf.numel():
+            raise RuntimeError(f"bucket {key!r} has {buf.numel()} entries but its residual "
+                               f"has {sp.ef.residual.numel()}; was the model changed?")
+        return sp
 
     def collective(self, numel: int) -> str:
         """This step's collective for a bucket of ``numel`` entries (identical on all ranks:
@@ -171,7 +161,7 @@ class FlexsyncHookState:
         if self.strategy == "topk":
             return "allgather"
         if self.strategy == "artopk":
-            return f"art_{self.algo}"
+            return f"art_{self.opts.algo}"
         cond = self.conditions.at(self.iter, 0, 0.0)   # type: ignore[union-attr]
         priced = numel
         if self.priced_params and self.num_params:
@@ -187,17 +177,19 @@ class FlexsyncHookState:
 
     def state_dict(self) -> dict[str, Any]:
         return {"iter": self.iter, "generator": self.generator.get_state(),
-                "residuals": {k: ef.state_dict() for k, ef in self.residuals.items()}}
+                "residuals": {k: sp.ef.state_dict() for k, sp in self.sparsifiers.items()},
+                "sizes": {k: sp.sizes for k, sp in self.sparsifiers.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.iter = int(state["iter"])
         self.generator.set_state(state["generator"])
-        self.residuals = {}
+        self.sparsifiers = {}
         for key, ef_state in state["residuals"].items():
             res = ef_state["residual"]
-            ef = ErrorFeedback(res.numel(), res.device, res.dtype)
-            ef.load_state_dict(ef_state)
-            self.residuals[key] = ef
+            sp = Sparsifier(res.numel(), self.opts.selector, state["sizes"][key],
+                            device=res.device, dtype=res.dtype, generator=self.generator)
+            sp.ef.load_state_dict(ef_state)
+            self.sparsifiers[key] = sp
 
 
 def flexsync_hook(state: FlexsyncHookState, bucket: dist.GradBucket
@@ -212,21 +204,16 @@ def flexsync_hook(state: FlexsyncHookState, bucket: dist.GradBucket
         buf.div_(world)
         signals: dict[str, Any] = {"collective": "dense", "ratio": 1.0, "k": buf.numel()}
     else:
-        raw = buf
-        ef = state.residual(state.bucket_key(bucket), buf)
-        fed = ef.feed(buf)
-        sizes = [p.numel() for p in bucket.parameters()]
-
-        def select_fn(x: torch.Tensor, ratio: float) -> torch.Tensor:
-            return select(state.selector, x, ratio, sizes=sizes, generator=state.generator)
-
-        var_score = None if state.var_score == "paper" else (lambda _idx: float(raw.norm()))
-        res = aggregate_fed(comm, fed, ef, state.ratio, state.collective(buf.numel()),
-                            select_fn, step=state.iter, index=state.index,
-                            var_score=var_score, gain_norm=state.gain_norm)
+        raw, o = buf, state.opts
+        sp = state.sparsifier(state.bucket_key(bucket), bucket)
+        fed = sp.feed(buf)
+        var_score = None if o.var_score == "paper" else (lambda _idx: float(raw.norm()))
+        res = aggregate(comm, fed, sp, state.ratio, state.collective(buf.numel()),
+                        step=state.iter, index=o.index, var_score=var_score,
+                        gain_norm=o.gain_norm)
         buf.copy_(res.total).div_(world)
         signals = {"collective": res.collective, "ratio": state.ratio, "k": res.k,
-                   "gain": float(res.extras[0]) / world}
+                   "gain": float(res.extras["gain"][0]) / world}
         if res.broadcaster is not None:
             signals["broadcaster"] = res.broadcaster
     state.last_signals[bucket.index()] = signals

@@ -12,10 +12,11 @@ Like Horovod's ``DistributedOptimizer``: the wrapped optimizer's ``step`` become
 strategy's step. Parameters are broadcast from rank 0 at construction, so every worker starts
 from the same model.
 
-Every registered strategy works through it. Strategy options are validated by the same
-schema as a config file's ``strategy:`` section (so ``strategy="topk", ratio=0.01`` means
-exactly what ``strategy: {name: topk, ratio: 0.01}`` means in ``flexsync run``), and a bad
-value raises :class:`~flexsync.config.ConfigError` naming the option and its allowed values.
+Every registered strategy works through it. Strategy options are validated by the options
+model declared beside each strategy, the same one a config file's ``strategy:`` section goes
+through (so ``strategy="topk", ratio=0.01`` means exactly what
+``strategy: {name: topk, ratio: 0.01}`` means in ``flexsync run``), and a bad value raises
+:class:`~flexsync.errors.ConfigError` naming the option and its allowed values.
 What some strategies need beyond gradients:
 
 * ``flexible`` chooses its collective from the network: pass ``conditions`` (a
@@ -34,75 +35,17 @@ What some strategies need beyond gradients:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
-import typing
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn as nn
-from pydantic import BaseModel, ValidationError
 
 from flexsync.comm import Communicator
-from flexsync.config import ConfigError, StrategyConfig
+from flexsync.errors import ConfigError
 from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkConditions
-from flexsync.strategies import STRATEGIES, StepContext, Strategy, build_strategy
-
-
-def strategy_schemas() -> dict[str, type[BaseModel]]:
-    """The config schema of each strategy name (the members of the ``strategy:`` union)."""
-    union = typing.get_args(StrategyConfig)[0]
-    out = {}
-    for cls in typing.get_args(union):
-        for name in typing.get_args(cls.model_fields["name"].annotation):
-            out[name] = cls
-    return out
-
-
-def strategy_keywords(name: str) -> set[str]:
-    """Every keyword option the constructor of strategy ``name`` (and its bases, which
-    receive the rest through ``**options``) accepts."""
-    out: set[str] = set()
-    for cls in STRATEGIES[name].__mro__:
-        init = cls.__dict__.get("__init__")
-        if init is None or cls is object:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-                out.add(p.name)
-    return out - {"self", "params", "optimizer", "comm"}
-
-
-def validate_strategy_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Check ``options`` of strategy ``name`` against its config schema and return the
-    constructor keywords: the schema's normalised values (defaults filled in, as a config
-    run gets them) plus any extra keywords the schema does not know (passed through).
-
-    Raises :class:`ConfigError` naming the strategy option and what it allows."""
-    if not isinstance(name, str) or name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
-    accepted = strategy_keywords(name) - {"buffers"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ConfigError(f"strategy {name!r} has no option {unknown[0]!r}; its options: "
-                          f"{sorted(accepted)}")
-    schema = strategy_schemas().get(name)
-    if schema is None:                 # a strategy without a config schema: as given
-        return dict(options)
-    known = {k: v for k, v in options.items() if k in schema.model_fields and k != "name"}
-    try:
-        validated = schema.model_validate({"name": name, **known})
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(options)"
-            lines.append(f"  strategy.{key}: {err['msg'].removeprefix('Value error, ')} "
-                         f"(got {err.get('input')!r})")
-        raise ConfigError(f"invalid options for strategy {name!r}:\n" + "\n".join(lines)
-                          ) from None
-    extras = {k: v for k, v in options.items() if k not in known}
-    return {**validated.model_dump(exclude={"name"}), **extras}
+from flexsync.strategies import ContextBuilder, Strategy, build_strategy, validate_options
 
 
 def _positive_int(value: Any, what: str) -> int | None:
@@ -153,7 +96,7 @@ class DistributedOptimizer:
         self.steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch")
         self.batch_size = _positive_int(batch_size, "batch_size")
         if isinstance(strategy, str):
-            options = validate_strategy_options(strategy, strategy_options)
+            options = validate_options(strategy, strategy_options)
             self._check_needs(strategy, options, conditions, self.steps_per_epoch)
         elif isinstance(strategy, Strategy):
             if strategy_options:
@@ -169,14 +112,12 @@ class DistributedOptimizer:
             self.strategy = strategy
         else:
             buffers = [b for b in model.buffers() if b.is_floating_point()]
-            try:
-                self.strategy = build_strategy(strategy, model.parameters(), optimizer,
-                                               self.comm, buffers=buffers, **options)
-            except TypeError as e:      # e.g. an option a subclass sets itself (accordion)
-                raise ConfigError(f"strategy {strategy!r}: {e}") from None
+            self.strategy = build_strategy(strategy, model.parameters(), optimizer, self.comm,
+                                           buffers=buffers, **strategy_options)
         self.conditions: ConditionsSource | None = (
             FixedConditions(conditions) if isinstance(conditions, NetworkConditions)
             else conditions)
+        self.contexts = ContextBuilder(self.conditions, self.steps_per_epoch)
         self.module = model
         self.model = self.strategy.wrap_model(model)     # what forward must run through
         self._forwards = 0
@@ -187,15 +128,14 @@ class DistributedOptimizer:
         self.num_steps = 0
 
     @staticmethod
-    def _check_needs(name: str, options: dict[str, Any],
+    def _check_needs(name: str, options: Any,
                      conditions: NetworkConditions | ConditionsSource | None,
                      steps_per_epoch: int | None) -> None:
         """Refuse now what the strategy would otherwise fail on at its first step."""
         if name == "flexible" and conditions is None:
             raise ConfigError("strategy 'flexible' needs conditions= (NetworkConditions or a "
                               "conditions source): it picks its collective from the network")
-        if name == "fedavg" and options.get("period_epochs") is not None \
-                and steps_per_epoch is None:
+        if name == "fedavg" and options.period_epochs is not None and steps_per_epoch is None:
             raise ConfigError("strategy 'fedavg' with period_epochs needs steps_per_epoch= "
                               "(or give period_steps instead)")
 
@@ -231,12 +171,8 @@ class DistributedOptimizer:
         self._forwards = 0
         batch = _positive_int(batch_size, "batch_size") or self.batch_size
         prev = self._step_time()
-        spe = self.steps_per_epoch
-        epoch = self.num_steps / spe if spe else 0.0
-        cond = (self.conditions.at(self.num_steps, int(epoch), 0.0)
-                if self.conditions is not None else None)
-        self.strategy.step(StepContext(self.num_steps, epoch, cond, steps_per_epoch=spe,
-                                       prev_step_s=prev, batch_size=batch))
+        self.strategy.step(self.contexts.context(self.num_steps, prev_step_s=prev,
+                                                 batch_size=batch))
         self.num_steps += 1
 
     def signals(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn as nn
 
 from flexsync.models.cnn import CNN
@@ -11,7 +13,8 @@ from flexsync.models.resnet import ResNet
 MODELS = ("cnn", "resnet", "lstm")
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, task: str) -> nn.Module:
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, task: str,
+                **options: Any) -> nn.Module:
     """Build a built-in model for a dataset of ``input_shape`` samples and ``num_classes``
     classes (or vocabulary size for the language model)."""
     if name not in MODELS:

@@ -45,8 +45,20 @@ class ConditionsSource(Protocol):
     def at(self, step: int, epoch: int, time_s: float) -> NetworkConditions: ...
 
 
+class Stateless:
+    """A conditions source that is a pure function of its configuration: nothing to
+    checkpoint."""
+
+    def state_dict(self) -> dict[str, float]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        if state:
+            raise ValueError(f"this conditions source has no state, got keys {sorted(state)}")
+
+
 @dataclass(frozen=True)
-class FixedConditions:
+class FixedConditions(Stateless):
     conditions: NetworkConditions
 
     def at(self, step: int, epoch: int, time_s: float) -> NetworkConditions:
@@ -59,7 +71,7 @@ class Phase:
     conditions: NetworkConditions
 
 
-class ScheduleConditions:
+class ScheduleConditions(Stateless):
     """Piecewise-constant conditions. ``unit`` is "step", "epoch" or "time" (modeled seconds).
     The first phase must start at 0; each phase lasts until the next one starts."""
 

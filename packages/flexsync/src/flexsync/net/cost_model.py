@@ -20,50 +20,95 @@ def _log2(n: int) -> float:
     return math.log2(n) if n > 1 else 0.0
 
 
+def _ring(n: int) -> tuple[float, float]:
+    return 2.0 * (n - 1), 2 * (n - 1) / n
+
+
+def _tree(n: int) -> tuple[float, float]:
+    lg = _log2(n)
+    return 2 * lg, 2 * lg
+
+
+def _ps(n: int) -> tuple[float, float]:
+    return 2.0, 2.0 * (n - 1)
+
+
+def _log(n: int) -> tuple[float, float]:
+    lg = _log2(n)
+    return lg, lg
+
+
+def _gather(n: int) -> tuple[float, float]:
+    return _log2(n), float(n - 1)
+
+
+def _flat(n: int) -> tuple[float, float]:
+    return 1.0, float(n - 1)
+
+
+# The one table of (a, b) in t = a·α + b·X·β for each (collective kind, algorithm): pricing,
+# the latency terms of emulated delay and the live α-β estimator all read it.
+COEFFICIENTS = {
+    ("allreduce", "ring"): _ring,
+    ("allreduce", None): _ring,
+    ("allreduce", "tree"): _tree,
+    ("allreduce", "ps"): _ps,
+    ("allgather", None): _gather,
+    ("broadcast", None): _log,
+    ("broadcast", "flat"): _flat,
+    ("barrier", None): _log,
+}
+
+
+def coefficients(kind: str, algo: str | None, n: int) -> tuple[float, float]:
+    """(a, b) of t = a·α + b·X·β for one collective of ``kind`` by ``algo`` among ``n``
+    workers; (0, 0) for one worker."""
+    key = (kind, algo) if (kind, algo) in COEFFICIENTS else (kind, None)
+    if key not in COEFFICIENTS:
+        raise ValueError(f"unknown collective {kind!r} (algo {algo!r})")
+    return (0.0, 0.0) if n <= 1 else COEFFICIENTS[key](n)
+
+
+def _cost(kind: str, algo: str | None, x: float, n: int, alpha: float, beta: float) -> float:
+    a, b = coefficients(kind, algo, n)
+    return a * alpha + b * x * beta
+
+
 def parameter_server(x: float, n: int, alpha: float, beta: float) -> float:
     """Star topology: push to and pull from one server, 2α + 2(N−1)·X·β."""
-    return 0.0 if n <= 1 else 2 * alpha + 2 * (n - 1) * x * beta
+    return _cost("allreduce", "ps", x, n, alpha, beta)
 
 
 def ring_allreduce(x: float, n: int, alpha: float, beta: float) -> float:
     """Ring allreduce, 2(N−1)α + 2(N−1)/N·X·β."""
-    return 0.0 if n <= 1 else 2 * (n - 1) * alpha + 2 * (n - 1) / n * x * beta
+    return _cost("allreduce", "ring", x, n, alpha, beta)
 
 
 def tree_allreduce(x: float, n: int, alpha: float, beta: float) -> float:
     """Tree (reduce then broadcast) allreduce, 2αL + 2L·X·β."""
-    lg = _log2(n)
-    return 2 * alpha * lg + 2 * lg * x * beta
+    return _cost("allreduce", "tree", x, n, alpha, beta)
 
 
 def broadcast(x: float, n: int, alpha: float, beta: float) -> float:
     """Binomial-tree broadcast, αL + L·X·β."""
-    lg = _log2(n)
-    return alpha * lg + lg * x * beta
+    return _cost("broadcast", None, x, n, alpha, beta)
 
 
 def flat_broadcast(x: float, n: int, alpha: float, beta: float) -> float:
     """The root sends X to each peer in turn, α + (N−1)·X·β: what gloo's CPU broadcast does
     on links limited per host (measured by ``flexsync bench fidelity``)."""
-    return 0.0 if n <= 1 else alpha + (n - 1) * x * beta
+    return _cost("broadcast", "flat", x, n, alpha, beta)
 
 
 def allgather(x: float, n: int, alpha: float, beta: float) -> float:
     """Allgather where each worker contributes X bytes, αL + (N−1)·X·β."""
-    return 0.0 if n <= 1 else alpha * _log2(n) + (n - 1) * x * beta
+    return _cost("allgather", None, x, n, alpha, beta)
 
 
 def latency_terms(kind: str, algo: str | None, n: int) -> float:
     """How many α one collective pays: 2(N−1) for a ring allreduce, 2L for a tree, L for
-    broadcast and allgather (the α coefficients of the formulas above)."""
-    if n <= 1:
-        return 0.0
-    lg = _log2(n)
-    if kind == "allreduce":
-        return 2 * lg if algo == "tree" else (2.0 if algo == "ps" else 2.0 * (n - 1))
-    if kind in ("allgather", "broadcast", "barrier"):
-        return lg
-    raise ValueError(f"unknown collective kind {kind!r}")
+    broadcast and allgather."""
+    return coefficients(kind, algo, n)[0]
 
 
 def topk_count(n_params: int, ratio: float) -> int:
@@ -139,16 +184,6 @@ def best_collective(
 
 def price(kind: str, algo: str | None, nbytes: float, n: int, alpha: float, beta: float) -> float:
     """Price one accounted collective (see ``flexsync.comm.collectives.CommRecord``)."""
-    if kind == "allreduce":
-        if algo == "tree":
-            return tree_allreduce(nbytes, n, alpha, beta)
-        if algo == "ps":
-            return parameter_server(nbytes, n, alpha, beta)
-        return ring_allreduce(nbytes, n, alpha, beta)
-    if kind == "allgather":
-        return allgather(nbytes, n, alpha, beta)
-    if kind == "broadcast":
-        return broadcast(nbytes, n, alpha, beta)
-    if kind == "barrier":
-        return broadcast(0, n, alpha, beta)
-    raise ValueError(f"cannot price collective kind {kind!r}")
+    if kind not in ("allreduce", "allgather", "broadcast", "barrier"):
+        raise ValueError(f"cannot price collective kind {kind!r}")
+    return _cost(kind, algo, 0 if kind == "barrier" else nbytes, n, alpha, beta)

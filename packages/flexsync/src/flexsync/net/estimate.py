@@ -18,21 +18,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from flexsync.net.conditions import NetworkConditions
-
-
-def coefficients(kind: str, algo: str | None, world: int) -> tuple[float, float] | None:
-    if world <= 1:
-        return None
-    lg = math.log2(world)
-    if kind == "allreduce":
-        if algo == "tree":
-            return 2 * lg, 2 * lg
-        return 2 * (world - 1), 2 * (world - 1) / world
-    if kind == "allgather":
-        return lg, world - 1
-    if kind == "broadcast":
-        return lg, lg
-    return None
+from flexsync.net.cost_model import coefficients
 
 
 class AlphaBetaEstimator:
@@ -42,8 +28,10 @@ class AlphaBetaEstimator:
         self._rows: deque[tuple[float, float, float]] = deque(maxlen=window)
 
     def observe(self, kind: str, algo: str | None, nbytes: float, seconds: float) -> None:
+        if self.world <= 1 or kind == "barrier" or seconds <= 0:
+            return
         c = coefficients(kind, algo, self.world)
-        if c is not None and seconds > 0:
+        if c[1] > 0:
             self._rows.append((c[0], c[1] * nbytes, seconds))
 
     def observe_many(self, timings: Iterable[tuple[str, str | None, int, float]]) -> None:
@@ -75,6 +63,14 @@ class MeasuredConditions:
 
     def at(self, step: int, epoch: int, time_s: float) -> NetworkConditions:
         return self.current
+
+    def state_dict(self) -> dict[str, float]:
+        return {"alpha": self.current.alpha, "bandwidth": self.current.bandwidth,
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.current = NetworkConditions(float(state["alpha"]), float(state["bandwidth"]))
+        self.updates = int(state["updates"])
 
     def update(self, alpha: float, beta: float) -> None:
         if math.isfinite(alpha) and math.isfinite(beta) and beta > 0:

@@ -8,15 +8,17 @@ from typing import Any
 import torch
 
 from flexsync.comm import Communicator
+from flexsync.errors import ConfigError
 from flexsync.strategies.accordion import Accordion
 from flexsync.strategies.artopk import ARTopK
-from flexsync.strategies.base import StepContext, Strategy
+from flexsync.strategies.base import ContextBuilder, StepContext, Strategy
 from flexsync.strategies.ddp import DDPBaseline
 from flexsync.strategies.dense import Dense
 from flexsync.strategies.fedavg import FedAvg
 from flexsync.strategies.flexible import Flexible
 from flexsync.strategies.gravac import GraVAC
 from flexsync.strategies.localsgd import LocalSGD
+from flexsync.strategies.options import Options
 from flexsync.strategies.scadles import ScaDLES
 from flexsync.strategies.selsync import SelSync
 from flexsync.strategies.topk import TopK
@@ -27,17 +29,28 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
+def strategy_class(name: Any) -> type[Strategy]:
+    """The registered strategy called ``name``; :class:`ConfigError` naming the choices."""
+    if not isinstance(name, str) or name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
+    return STRATEGIES[name]
+
+
+def validate_options(name: str, options: dict[str, Any]) -> Options:
+    """Validate keyword ``options`` of strategy ``name`` with its own options model."""
+    return strategy_class(name).Options.parse(name, options)
+
+
 def build_strategy(
     name: str, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
     comm: Communicator, **options: Any,
 ) -> Strategy:
-    """Construct a registered strategy by name with its plain keyword options."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
-    return STRATEGIES[name](params, optimizer, comm, **options)
+    """Construct a registered strategy by name with its keyword options."""
+    return strategy_class(name)(params, optimizer, comm, **options)
 
 
 __all__ = [
-    "Strategy", "StepContext", "Dense", "TopK", "ARTopK", "Flexible", "SelSync", "FedAvg",
-    "LocalSGD", "GraVAC", "Accordion", "STRATEGIES", "build_strategy",
+    "Strategy", "StepContext", "ContextBuilder", "Dense", "TopK", "ARTopK", "Flexible",
+    "SelSync", "FedAvg", "LocalSGD", "GraVAC", "Accordion", "ScaDLES", "DDPBaseline",
+    "STRATEGIES", "Options", "build_strategy", "strategy_class", "validate_options",
 ]

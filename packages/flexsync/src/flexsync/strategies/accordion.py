@@ -16,14 +16,35 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.strategies.base import StepContext
+from flexsync.strategies.options import SparsifierOptions
 from flexsync.strategies.smoothing import WindowedEWMA
+from flexsync.strategies.sparse import SparseOptions
 from flexsync.strategies.topk import TopK
+
+
+class AccordionOptions(SparsifierOptions):
+    """Low CF in critical regimes, else high (CF θ: keep fraction 1/θ; 1 is dense)."""
+
+    name: Literal["accordion"] = "accordion"
+    low_cf: float = Field(10.0, ge=1)
+    high_cf: float = Field(1000.0, ge=1)
+    eta: float = Field(0.2, ge=0, description="relative-change threshold η")
+    window: int = Field(100, ge=1)
+    smoothing: float = Field(0.02, ge=0, lt=1)
+    interval: int = Field(1, ge=1, description="steps between regime detections")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AccordionOptions:
+        if self.low_cf >= self.high_cf:
+            raise ValueError(f"low_cf ({self.low_cf}) must be below high_cf ({self.high_cf})")
+        return self
 
 
 class Accordion(TopK):
@@ -38,23 +59,25 @@ class Accordion(TopK):
     """
 
     name = "accordion"
+    Options = AccordionOptions
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, low_cf: float = 10.0, high_cf: float = 1000.0,
-                 eta: float = 0.2, window: int = 100, smoothing: float = 0.02,
-                 interval: int = 1, **options: Any) -> None:
-        if not 1 <= low_cf < high_cf:
-            raise ValueError(f"need 1 <= low_cf < high_cf, got {low_cf}, {high_cf}")
-        if eta < 0 or interval < 1:
-            raise ValueError(f"need eta >= 0 and interval >= 1, got {eta}, {interval}")
-        super().__init__(params, optimizer, comm, ratio=1.0 / low_cf, **options)
-        self.low_cf, self.high_cf = float(low_cf), float(high_cf)
-        self.eta, self.interval = eta, interval
-        self.signal = WindowedEWMA(window, smoothing)
-        self.history: deque[float | None] = deque(maxlen=interval + 1)
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        self.low_cf, self.high_cf = float(o.low_cf), float(o.high_cf)
+        self.eta, self.interval = o.eta, o.interval
+        self.signal = WindowedEWMA(o.window, o.smoothing)
+        self.history: deque[float | None] = deque(maxlen=o.interval + 1)
         self.cf = self.low_cf
         self.critical = True
         self.cf_steps: Counter[str] = Counter()
+
+    def sparse_options(self) -> SparseOptions:
+        """AG top-k starting at the low CF, with this strategy's selector and gain form."""
+        o = self.opts
+        return SparseOptions(ratio=1.0 / o.low_cf, selector=o.selector, gain_norm=o.gain_norm,
+                             seed=o.seed)
 
     def step(self, ctx: StepContext) -> None:
         used = self.cf

@@ -5,27 +5,26 @@ sends k indices once every N steps and k values every step, whatever N is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Literal
 
-import torch
-
-from flexsync.comm import Communicator
 from flexsync.net import cost_model
 from flexsync.net.conditions import NetworkConditions
 from flexsync.strategies.base import StepContext
-from flexsync.strategies.sparse import SparseStrategy
+from flexsync.strategies.sparse import SparseOptions, SparseStrategy
+
+
+class ARTopkOptions(SparseOptions):
+    name: Literal["artopk"] = "artopk"
+    algo: Literal["ring", "tree"] = "ring"
 
 
 class ARTopK(SparseStrategy):
     name = "artopk"
+    Options = ARTopkOptions
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, algo: str = "ring", **options: Any) -> None:
-        super().__init__(params, optimizer, comm, **options)
-        if algo not in ("ring", "tree"):
-            raise ValueError(f"artopk algo must be 'ring' or 'tree', got {algo!r}")
-        self.algo = algo
+    @property
+    def algo(self) -> str:
+        return self.opts.algo
 
     def collective(self, ctx: StepContext, ratio: float) -> str:
         return f"art_{self.algo}"

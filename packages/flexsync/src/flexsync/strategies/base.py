@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import torch
 
 from flexsync.comm import Communicator
-from flexsync.net.conditions import NetworkConditions
+from flexsync.net.conditions import ConditionsSource, NetworkConditions
+from flexsync.strategies.options import Options
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,38 @@ class StepContext:
     batch_size: int | None = None      # samples this rank trains on per step
 
 
+@dataclass(frozen=True)
+class ContextBuilder:
+    """Builds each step's :class:`StepContext` the same way for the training loop and the
+    optimizer wrapper: the epoch from ``steps_per_epoch``, the network from ``conditions``
+    at the step's (agreed) time."""
+
+    conditions: ConditionsSource | None = None
+    steps_per_epoch: int | None = None
+    priced_params: int | None = None
+
+    def context(self, step: int, time_s: float = 0.0, prev_step_s: float | None = None,
+                batch_size: int | None = None) -> StepContext:
+        spe = self.steps_per_epoch
+        epoch = step / spe if spe else 0.0
+        cond = None if self.conditions is None else self.conditions.at(step, int(epoch), time_s)
+        return StepContext(step, epoch, cond, self.priced_params, steps_per_epoch=spe,
+                           prev_step_s=prev_step_s, batch_size=batch_size)
+
+
 class Strategy(ABC):
-    """Base class. Subclasses set ``name`` and implement :meth:`step`."""
+    """Base class. Subclasses set ``name`` and ``Options`` (their options model, declared
+    beside them) and implement :meth:`step`; keyword ``options`` are validated by
+    ``Options`` into ``self.opts``."""
 
     name: ClassVar[str] = ""
+    Options: ClassVar[type[Options]] = Options
 
     def __init__(
         self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-        comm: Communicator, *, buffers: Iterable[torch.Tensor] = (),
+        comm: Communicator, *, buffers: Iterable[torch.Tensor] = (), **options: Any,
     ) -> None:
+        self.opts = self.Options.parse(self.name, options)
         self.params = [p for p in params if p.requires_grad]
         self.buffers = list(buffers)   # floating model buffers (e.g. BatchNorm statistics)
         if not self.params:

@@ -13,32 +13,43 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from pydantic import Field
 
 from flexsync.comm import CommRecord, Communicator
 from flexsync.strategies.base import StepContext, Strategy
+from flexsync.strategies.options import Options
 
 HOOKS = ("none", "allreduce", "fp16", "powersgd")
 
 
+class DDPOptions(Options):
+    """``hook``: none (DDP's built-in C++ allreduce), allreduce, fp16 or powersgd (PyTorch's
+    own hooks); PowerSGD's rank and warm-up as its users would tune them."""
+
+    name: Literal["ddp"] = "ddp"
+    hook: Literal["none", "allreduce", "fp16", "powersgd"] = "none"
+    powersgd_rank: int = Field(2, ge=1)
+    powersgd_start_iter: int = Field(10, ge=1)
+    bucket_cap_mb: float = Field(25.0, gt=0)
+
+
 class DDPBaseline(Strategy):
     name = "ddp"
+    Options = DDPOptions
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, hook: str = "allreduce", powersgd_rank: int = 2,
-                 powersgd_start_iter: int = 10, bucket_cap_mb: float = 25.0,
-                 **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if hook not in HOOKS:
-            raise ValueError(f"ddp hook must be one of {HOOKS}, got {hook!r}")
-        self.hook = hook
-        self.powersgd_rank = powersgd_rank
-        self.powersgd_start_iter = powersgd_start_iter
-        self.bucket_cap_mb = bucket_cap_mb
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        self.hook = o.hook
+        self.powersgd_rank = o.powersgd_rank
+        self.powersgd_start_iter = o.powersgd_start_iter
+        self.bucket_cap_mb = o.bucket_cap_mb
         self._state: Any = None
         self._original = None
 

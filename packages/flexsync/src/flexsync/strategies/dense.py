@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Literal
 
-import torch
-
-from flexsync.comm import Communicator
 from flexsync.strategies.base import StepContext, Strategy
 from flexsync.strategies.grads import assign_grads, flatten_grads
+from flexsync.strategies.options import Options
+
+
+class DenseOptions(Options):
+    name: Literal["dense"] = "dense"
+    algo: Literal["ring", "tree", "ps"] = "ring"
 
 
 class Dense(Strategy):
@@ -20,18 +22,13 @@ class Dense(Strategy):
     """
 
     name = "dense"
-
-    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, algo: str = "ring", **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if algo not in ("ring", "tree", "ps"):
-            raise ValueError(f"dense algo must be 'ring', 'tree' or 'ps', got {algo!r}")
-        self.algo = algo
+    Options = DenseOptions
 
     def step(self, ctx: StepContext) -> None:
+        algo = self.opts.algo
         flat = flatten_grads(self.params)
-        self.comm.allreduce(flat, algo=self.algo, tag="gradients")
+        self.comm.allreduce(flat, algo=algo, tag="gradients")
         flat.div_(self.comm.world_size)
         assign_grads(self.params, flat)
         self.optimizer.step()
-        self._signals = {"collective": f"allreduce-{self.algo}"}
+        self._signals = {"collective": f"allreduce-{algo}"}

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.strategies.base import StepContext
-from flexsync.strategies.local import LocalUpdateStrategy
+from flexsync.strategies.local import LocalUpdateOptions, LocalUpdateStrategy
 
 
 def fedavg_participants(round_: int, world_size: int, fraction: float, seed: int) -> list[int]:
@@ -29,24 +30,37 @@ def fedavg_participants(round_: int, world_size: int, fraction: float, seed: int
     return sorted(torch.randperm(world_size, generator=g)[:m].tolist())
 
 
+class FedAvgOptions(LocalUpdateOptions):
+    """FedAvg(C, E); the period defaults to E = 0.25 local epochs."""
+
+    name: Literal["fedavg"] = "fedavg"
+    fraction: float = Field(1.0, gt=0, le=1)
+    period_epochs: float | None = Field(None, gt=0)
+    period_steps: int | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_period(self) -> FedAvgOptions:
+        if self.period_epochs is not None and self.period_steps is not None:
+            raise ValueError("give either 'period_epochs' or 'period_steps', not both")
+        if self.period_epochs is None and self.period_steps is None:
+            self.period_epochs = 0.25
+        return self
+
+
 class FedAvg(LocalUpdateStrategy):
     name = "fedavg"
 
+    Options = FedAvgOptions
+
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, fraction: float = 1.0, period_epochs: float | None = 0.25,
-                 period_steps: int | None = None, seed: int = 0, **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if not 0 < fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        if (period_epochs is None) == (period_steps is None):
-            raise ValueError("give exactly one of period_epochs and period_steps")
-        if (period_epochs is not None and period_epochs <= 0) or \
-                (period_steps is not None and period_steps < 1):
-            raise ValueError("the FedAvg period must be positive")
-        self.fraction = fraction
-        self.period_epochs = period_epochs
-        self.period_steps = period_steps
-        self.seed = seed
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        self.fraction = o.fraction
+        self.period_epochs = o.period_epochs
+        self.period_steps = o.period_steps
+        self.seed = o.seed
 
     def _period(self, ctx: StepContext) -> float:
         if self.period_steps is not None:

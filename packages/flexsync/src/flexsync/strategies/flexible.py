@@ -8,31 +8,36 @@ conditions and the agreed ratio), so all ranks pick the same collective without 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
 from flexsync.comm import Communicator
 from flexsync.net import cost_model
 from flexsync.net.conditions import NetworkConditions
 from flexsync.strategies.base import StepContext
-from flexsync.strategies.sparse import SparseStrategy
+from flexsync.strategies.sparse import SparseOptions, SparseStrategy
+
+Collective = Literal["allgather", "art_ring", "art_tree"]
+
+
+class FlexibleOptions(SparseOptions):
+    name: Literal["flexible"] = "flexible"
+    collectives: list[Collective] = Field(["allgather", "art_ring", "art_tree"], min_length=1,
+                                          description="the candidates of the cost-model choice")
 
 
 class Flexible(SparseStrategy):
     name = "flexible"
+    Options = FlexibleOptions
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator,
-                 collectives: Sequence[str] = cost_model.COMPRESSED_COLLECTIVES,
-                 **options: Any) -> None:
+                 comm: Communicator, **options: Any) -> None:
         super().__init__(params, optimizer, comm, **options)
-        bad = set(collectives) - set(cost_model.COMPRESSED_COLLECTIVES)
-        if bad or not collectives:
-            raise ValueError(f"collectives must be a non-empty subset of "
-                             f"{cost_model.COMPRESSED_COLLECTIVES}, got {list(collectives)}")
-        self.candidates = tuple(c for c in cost_model.COMPRESSED_COLLECTIVES if c in collectives)
+        self.candidates = tuple(c for c in cost_model.COMPRESSED_COLLECTIVES
+                                if c in self.opts.collectives)
 
     def _choice(self, ratio: float, cond: NetworkConditions, ctx: StepContext
                 ) -> cost_model.Choice:

@@ -35,18 +35,20 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_mean
-from flexsync.comm.sparse import allgather_sparse
-from flexsync.compress import ErrorFeedback, multilevel_topk, select
+from flexsync.compress import Sparsifier, multilevel_topk
 from flexsync.net.cost_model import topk_count
 from flexsync.strategies.base import StepContext, Strategy
 from flexsync.strategies.grads import assign_grads, flatten_grads
+from flexsync.strategies.options import SparsifierOptions
 from flexsync.strategies.smoothing import EWMA
+from flexsync.strategies.sparse import aggregate
 
 POLICIES = ("exponential", "geometric")
 GAIN_SMOOTHING = ("ratio_of_ewma", "ewma_of_ratio")
@@ -149,6 +151,30 @@ def _cf_key(cf: float) -> str:
     return f"{cf:g}"
 
 
+class GraVACOptions(SparsifierOptions):
+    """GraVAC's options; compression factors θ (keep fraction 1/θ). ``selector`` is level 1's;
+    level 2 is always the exact top-k of level 1's kept values."""
+
+    name: Literal["gravac"] = "gravac"
+    theta_min: float = Field(10.0, gt=1)
+    theta_max: float = Field(1000.0, gt=1)
+    policy: Literal["exponential", "geometric"] = "exponential"
+    epsilon: float = Field(0.7, ge=0, description="gain threshold ε")
+    omega: float = Field(0.01, ge=0, description="promotion / saturation tolerance ω")
+    window: int = Field(500, ge=1, description="steps per candidate CF")
+    smoothing: float | None = Field(None, gt=0, le=1, description="gain EWMA; null: N/100")
+    gain_smoothing: Literal["ratio_of_ewma", "ewma_of_ratio"] = "ratio_of_ewma"
+    gain_denominator: Literal["fed", "raw"] = "fed"
+    consensus: Literal["piggyback", "allreduce"] = "piggyback"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GraVACOptions:
+        if self.theta_min >= self.theta_max:
+            raise ValueError(f"theta_min ({self.theta_min}) must be below theta_max "
+                             f"({self.theta_max})")
+        return self
+
+
 class GraVAC(Strategy):
     """GraVAC (ddl-methods.md §3(a)). Defaults follow the paper's exponential policy.
 
@@ -173,51 +199,38 @@ class GraVAC(Strategy):
 
     name = "gravac"
 
+    Options = GraVACOptions
+
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, theta_min: float = 10.0, theta_max: float = 1000.0,
-                 policy: str = "exponential", epsilon: float = 0.7, omega: float = 0.01,
-                 window: int = 500, smoothing: float | None = None,
-                 gain_smoothing: str = "ratio_of_ewma", gain_norm: str = "sq",
-                 gain_denominator: str = "fed", selector: str = "topk",
-                 consensus: str = "piggyback", seed: int = 0, **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if consensus not in ("piggyback", "allreduce"):
-            raise ValueError(f"consensus must be 'piggyback' or 'allreduce', got {consensus!r}")
-        self.consensus = consensus
-        self.schedule = candidate_schedule(theta_min, theta_max, policy)
-        if epsilon < 0 or omega < 0:
-            raise ValueError(f"epsilon and omega must be >= 0, got {epsilon}, {omega}")
-        if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
-        if gain_norm not in ("sq", "l2"):
-            raise ValueError(f"gain_norm must be 'sq' or 'l2', got {gain_norm!r}")
-        if gain_denominator not in ("fed", "raw"):
-            raise ValueError(f"gain_denominator must be 'fed' or 'raw', got {gain_denominator!r}")
-        if gain_denominator == "raw":
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        self.consensus = o.consensus
+        self.schedule = candidate_schedule(o.theta_min, o.theta_max, o.policy)
+        if o.gain_denominator == "raw":
             warnings.warn("GraVAC gain_denominator='raw' reproduces the original code: under "
                           "error feedback its gains reach 1 even at 1000x, so the ε tests lose "
-                          "their meaning (ddl-methods.md §3(c) item 5)", stacklevel=2)
-        a = comm.world_size / 100 if smoothing is None else smoothing
+                          "their meaning (docs/methods.md, GraVAC)", stacklevel=2)
+        a = comm.world_size / 100 if o.smoothing is None else o.smoothing
         if not 0 < a <= 1:
             raise ValueError(f"smoothing must be in (0, 1], got {a}")
-        self.epsilon, self.omega, self.window = epsilon, omega, window
-        self.gain_norm, self.gain_denominator, self.selector = gain_norm, gain_denominator, selector
-        self.theta_min = float(theta_min)
+        self.epsilon, self.omega, self.window = o.epsilon, o.omega, o.window
+        self.gain_norm, self.gain_denominator = o.gain_norm, o.gain_denominator
+        self.theta_min = float(o.theta_min)
         self.theta_c = self.schedule[0]
         self.frozen = False
-        self.min_gain = SmoothedGain(a, gain_smoothing)
-        self.c_gain = SmoothedGain(a, gain_smoothing)
+        self.min_gain = SmoothedGain(a, o.gain_smoothing)
+        self.c_gain = SmoothedGain(a, o.gain_smoothing)
         self.table = ThroughputTable()
-        self.ef = ErrorFeedback(self.num_params, self.params[0].device, self.params[0].dtype)
-        self.sizes = [p.numel() for p in self.params]
-        self.generator = torch.Generator().manual_seed(seed * 7919 + comm.rank)
+        self.sparsifier = Sparsifier(self.num_params, o.selector, [p.numel() for p in self.params],
+                                     o.seed, comm.rank, device=self.params[0].device,
+                                     dtype=self.params[0].dtype)
         self.gains = (1.0, 1.0)            # the last agreed (δ_min, δ_c)
         self._agreed: tuple[float, float] | None = None   # piggybacked means, for the next step
         self._sent: tuple[float, float] | None = None   # (θ, δ) of the previous step
         self.cf_steps: Counter[str] = Counter()
         self.decisions: Counter[str] = Counter()
         self.events: list[dict[str, Any]] = []
-        select(selector, torch.zeros(4), 0.5, generator=self.generator)   # validate the name
 
     # -- the step ------------------------------------------------------------------------
     def step(self, ctx: StepContext) -> None:
@@ -225,10 +238,9 @@ class GraVAC(Strategy):
         if not self.frozen and ctx.step > 0 and ctx.step % self.window == 0:
             self._check(ctx.step)
         grad = flatten_grads(self.params)
-        fed = self.ef.feed(grad)
+        fed = self.sparsifier.feed(grad)
         n = self.num_params
-        idx_min = select(self.selector, fed, 1.0 / self.theta_min, sizes=self.sizes,
-                         generator=self.generator)                      # level 1
+        idx_min = self.sparsifier.select(fed, 1.0 / self.theta_min)      # level 1
         v_min = fed[idx_min]
         if self.theta_c > self.theta_min:                                 # level 2
             v_c, idx_c = multilevel_topk(v_min, idx_min, topk_count(n, 1.0 / self.theta_c))
@@ -244,36 +256,28 @@ class GraVAC(Strategy):
         else:
             d_min, d_c = self._agreed
         self.gains = (d_min, d_c)
-        extras = torch.tensor(local if self.consensus == "piggyback" else [])
 
         if d_c >= self.epsilon and self.theta_c > self.theta_min:
-            decision, theta, gain, values, idx = "candidate", self.theta_c, d_c, v_c, idx_c
+            decision, theta, gain, idx = "candidate", self.theta_c, d_c, idx_c
         elif d_min >= self.epsilon:
-            decision, theta, gain, values, idx = "min", self.theta_min, d_min, v_min, idx_min
+            decision, theta, gain, idx = "min", self.theta_min, d_min, idx_min
         else:
-            decision, theta, gain, values, idx = "dense", 1.0, 1.0, None, None
-        if values is None:
-            total = self.comm.allreduce(torch.cat([fed, extras.to(fed)]), tag="gradients")
-            agg, ex = total[:n], total[n:]
-            self.ef.reset()
-            collective = "dense"
-        else:
-            agg, ex = allgather_sparse(self.comm, values, idx, n, extras)
-            self.ef.absorb(fed, idx)
-            collective = "allgather"
-        agg /= self.comm.world_size
-        if self.consensus == "piggyback":
-            ex = (ex / self.comm.world_size).tolist()
-            self._agreed = (ex[0], ex[1])
-        assign_grads(self.params, agg)
+            decision, theta, gain, idx = "dense", 1.0, 1.0, None
+        piggy = {"gains": local} if self.consensus == "piggyback" else {}
+        res = aggregate(self.comm, fed, self.sparsifier, 1.0 / theta, "allgather",
+                        step=ctx.step, gain_norm=None, extras=piggy, indices=idx)
+        if piggy:
+            d = res.means(self.comm.world_size)["gains"]
+            self._agreed = (d[0], d[1])
+        assign_grads(self.params, res.total / self.comm.world_size)
         self.optimizer.step()
 
         self._sent = (theta, gain)
         self.cf_steps[_cf_key(theta)] += 1
         self.decisions[decision] += 1
         self._signals = {
-            "cf": theta, "ratio": 1.0 / theta, "k": n if values is None else values.numel(),
-            "collective": collective, "decision": decision, "gain": gain,
+            "cf": theta, "ratio": 1.0 / theta, "k": res.k,
+            "collective": res.collective, "decision": decision, "gain": gain,
             "delta_min": d_min, "delta_c": d_c, "theta_min": self.theta_min,
             "theta_c": self.theta_c, "frozen": self.frozen,
         }
@@ -329,7 +333,7 @@ class GraVAC(Strategy):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "ef": self.ef.state_dict(), "generator": self.generator.get_state(),
+            **self.sparsifier.state_dict(),
             "theta_min": self.theta_min, "theta_c": self.theta_c, "frozen": self.frozen,
             "min_gain": self.min_gain.state_dict(), "c_gain": self.c_gain.state_dict(),
             "table": self.table.state_dict(), "gains": list(self.gains), "sent": self._sent,
@@ -338,8 +342,7 @@ class GraVAC(Strategy):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ef.load_state_dict(state["ef"])
-        self.generator.set_state(state["generator"])
+        self.sparsifier.load_state_dict(state)
         self.theta_min, self.theta_c = float(state["theta_min"]), float(state["theta_c"])
         self.frozen = bool(state["frozen"])
         self.min_gain.load_state_dict(state["min_gain"])

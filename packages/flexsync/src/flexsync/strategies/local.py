@@ -21,33 +21,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_mean
 from flexsync.strategies.base import Strategy
+from flexsync.strategies.options import Options
 
 EVAL_MODELS = ("average", "local")
+
+
+class LocalUpdateOptions(Options):
+    """Options shared by the strategies that step locally and average parameters."""
+
+    average_buffers: bool = True
+    sync_optimizer_state: bool = False
+    eval_model: Literal["average", "local"] = "average"
+    divergence_every: int = Field(0, ge=0, description="log replica divergence every N steps")
 
 
 class LocalUpdateStrategy(Strategy):
     """Base class; subclasses call :meth:`average_parameters` and :meth:`count` in ``step``."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, *, average_buffers: bool = True,
-                 sync_optimizer_state: bool = False, eval_model: str = "average",
-                 divergence_every: int = 0, buffers: Iterable[torch.Tensor] = ()) -> None:
-        super().__init__(params, optimizer, comm, buffers=buffers)
-        if eval_model not in EVAL_MODELS:
-            raise ValueError(f"eval_model must be one of {EVAL_MODELS}, got {eval_model!r}")
-        if divergence_every < 0:
-            raise ValueError(f"divergence_every must be >= 0, got {divergence_every}")
-        self.average_buffers = average_buffers
-        self.sync_optimizer_state = sync_optimizer_state
-        self.eval_model = eval_model
-        self.divergence_every = divergence_every
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        self.average_buffers = o.average_buffers
+        self.sync_optimizer_state = o.sync_optimizer_state
+        self.eval_model = o.eval_model
+        self.divergence_every = o.divergence_every
         self.steps_sync = 0
         self.steps_local = 0
         self.in_sync = True          # replicas identical (true at start: rank 0 broadcasts)

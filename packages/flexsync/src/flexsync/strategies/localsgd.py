@@ -7,24 +7,29 @@ evaluation sees the replica mean (``eval_model``, see :mod:`~flexsync.strategies
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
 from flexsync.comm import Communicator
 from flexsync.strategies.base import StepContext
-from flexsync.strategies.local import LocalUpdateStrategy
+from flexsync.strategies.local import LocalUpdateOptions, LocalUpdateStrategy
+
+
+class LocalSGDOptions(LocalUpdateOptions):
+    name: Literal["localsgd"] = "localsgd"
+    average_every: int = Field(0, ge=0, description="0: never average (SelSync with δ = ∞)")
 
 
 class LocalSGD(LocalUpdateStrategy):
     name = "localsgd"
+    Options = LocalSGDOptions
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, average_every: int = 0, **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if average_every < 0:
-            raise ValueError(f"average_every must be >= 0, got {average_every}")
-        self.average_every = average_every
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        self.average_every = self.opts.average_every
 
     def step(self, ctx: StepContext) -> None:
         self.optimizer.step()

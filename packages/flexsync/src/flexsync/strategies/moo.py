@@ -21,11 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 from scipy.interpolate import PchipInterpolator
 
 from flexsync.net.conditions import NetworkConditions
+from flexsync.strategies.options import Options
 from flexsync.strategies.smoothing import WindowedEWMA
 
 
@@ -123,46 +126,52 @@ class Plan:
     take_snapshot: bool = False
 
 
+class MOOOptions(Options):
+    """The MOO ratio controller's options (``ratio: moo``; docs/methods.md, flexible
+    communication)."""
+
+    c_low: float = Field(0.001, gt=0, le=1)
+    c_high: float = Field(0.1, gt=0, le=1)
+    c_init: float = Field(0.1, gt=0, le=1)
+    candidates: list[float] | None = None
+    warmup_steps: int = Field(100, ge=0)
+    explore_steps: int = Field(10, ge=1)
+    mode: Literal["online", "snapshot"] = "online"
+    weights: tuple[float, float] = (0.6, 0.4)
+    gain_change_threshold: float = Field(0.1, gt=0)
+    gain_window: int = Field(5, ge=1)
+    gain_smoothing: float = Field(0.01, ge=0, lt=1)
+    cooldown: int = Field(200, ge=0)
+    moo_on_gain_change: bool = False
+    solver: Literal["grid", "nsga2"] = "grid"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MOOOptions:
+        if self.c_low >= self.c_high:
+            raise ValueError(f"c_low ({self.c_low}) must be below c_high ({self.c_high})")
+        return self
+
+
 class MOOController:
     """Chooses the keep fraction each step; see the module docstring."""
 
-    def __init__(
-        self,
-        c_low: float = 0.001,
-        c_high: float = 0.1,
-        c_init: float = 0.1,
-        candidates: Sequence[float] | None = None,
-        warmup_steps: int = 100,
-        explore_steps: int = 10,
-        mode: str = "online",
-        weights: tuple[float, float] = (0.6, 0.4),
-        gain_change_threshold: float = 0.1,
-        gain_window: int = 5,
-        gain_smoothing: float = 0.01,
-        cooldown: int = 200,
-        moo_on_gain_change: bool = False,
-        solver: str = "grid",
-    ) -> None:
-        if not 0 < c_low < c_high <= 1:
-            raise ValueError(f"need 0 < c_low < c_high <= 1, got {c_low}, {c_high}")
-        if mode not in ("online", "snapshot"):
-            raise ValueError(f"exploration mode must be 'online' or 'snapshot', got {mode!r}")
-        if solver not in ("grid", "nsga2"):
-            raise ValueError(f"solver must be 'grid' or 'nsga2', got {solver!r}")
-        self.c_low, self.c_high, self.c_init = c_low, c_high, c_init
+    def __init__(self, **options: Any) -> None:
+        o = MOOOptions.parse("moo", options)
+        c_low, c_high, candidates = o.c_low, o.c_high, o.candidates
+        self.c_low, self.c_high, self.c_init = c_low, c_high, o.c_init
         self.candidates = list(candidates) if candidates else default_candidates(c_high, c_low)
-        self.warmup_steps = warmup_steps
-        self.explore_steps = explore_steps
-        self.mode = mode
-        self.weights = tuple(weights)
-        self.threshold = gain_change_threshold
-        self.cooldown = cooldown
-        self.moo_on_gain_change = moo_on_gain_change
-        self.solver = solver
-        self.ratio = c_init
+        self.warmup_steps = o.warmup_steps
+        self.explore_steps = o.explore_steps
+        self.mode = o.mode
+        self.weights = tuple(o.weights)
+        self.threshold = o.gain_change_threshold
+        self.cooldown = o.cooldown
+        self.moo_on_gain_change = o.moo_on_gain_change
+        self.solver = o.solver
+        self.ratio = o.c_init
         self.gains: list[float] | None = None          # the table, one gain per candidate
         self.last_conditions: NetworkConditions | None = None
-        self.change = WindowedEWMA(gain_window, gain_smoothing)
+        self.change = WindowedEWMA(o.gain_window, o.gain_smoothing)
         self.prev_gain: float | None = None
         self.last_explore = -10**9
         self.solves = 0

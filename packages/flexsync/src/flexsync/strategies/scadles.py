@@ -16,42 +16,54 @@ the residual.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
 from flexsync.comm import Communicator
-from flexsync.comm.sparse import allgather_sparse
-from flexsync.compress import ErrorFeedback, candidate_gains, select
+from flexsync.compress import Sparsifier, candidate_gains
 from flexsync.strategies.base import StepContext, Strategy
 from flexsync.strategies.grads import assign_grads, flatten_grads
+from flexsync.strategies.options import Options
 from flexsync.strategies.smoothing import EWMA
+from flexsync.strategies.sparse import aggregate
+
+
+class ScaDLESOptions(Options):
+    """ScaDLES; pair it with a ``stream:`` section. ``base_batch`` is B of the LR rule
+    (null: 64·N); ``ratio`` the top-k keep fraction (null: always dense)."""
+
+    name: Literal["scadles"] = "scadles"
+    base_batch: int | None = Field(None, ge=1, description="B of the LR rule; null = 64·N")
+    lr_scaling: bool = True
+    ratio: float | None = Field(0.1, gt=0, lt=1, description="top-k keep fraction; null = dense")
+    delta: float = Field(0.3, ge=0)
+    metric: Literal["paper", "code"] = "paper"
+    smoothing: float = Field(0.1, gt=0, le=1)
 
 
 class ScaDLES(Strategy):
     name = "scadles"
+    Options = ScaDLESOptions
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, base_batch: int | None = None, lr_scaling: bool = True,
-                 ratio: float | None = 0.1, delta: float = 0.3, metric: str = "paper",
-                 smoothing: float = 0.1, **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if ratio is not None and not 0 < ratio < 1:
-            raise ValueError(f"scadles ratio must be in (0, 1) or null, got {ratio}")
-        if metric not in ("paper", "code"):
-            raise ValueError(f"scadles metric must be 'paper' or 'code', got {metric!r}")
-        self.base_batch = base_batch or 64 * comm.world_size
-        self.lr_scaling = lr_scaling
-        self.ratio, self.delta, self.metric = ratio, delta, metric
-        self.rho = EWMA(smoothing)
-        self.ef = ErrorFeedback(self.num_params, self.params[0].device, self.params[0].dtype)
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        self.base_batch = o.base_batch or 64 * comm.world_size
+        self.lr_scaling = o.lr_scaling
+        self.ratio, self.delta, self.metric = o.ratio, o.delta, o.metric
+        self.rho = EWMA(o.smoothing)
+        self.sparsifier = Sparsifier(self.num_params, "topk", device=self.params[0].device,
+                                     dtype=self.params[0].dtype)
         self.compress_next = False          # agreed at the end of the previous step
         self.steps = self.compressed_steps = 0
 
     def _rho(self, grad: torch.Tensor, fed: torch.Tensor) -> float:
         if self.metric == "paper":
             return 1.0 - candidate_gains(fed, [self.ratio])[0]
-        idx = select("topk", fed, self.ratio)
+        idx = self.sparsifier.select(fed, self.ratio)
         raw = float(grad.norm())
         return abs(raw - float(fed[idx].norm())) / raw if raw > 0 else 0.0
 
@@ -61,22 +73,16 @@ class ScaDLES(Strategy):
         b = float(ctx.batch_size)
         world = self.comm.world_size
         grad = flatten_grads(self.params)
-        fed = self.ef.feed(grad)
+        fed = self.sparsifier.feed(grad)
         vote = 0.0
         if self.ratio is not None:
             vote = 1.0 if self.rho.update(self._rho(grad, fed)) <= self.delta else 0.0
         compressed = self.compress_next and self.ratio is not None
-        extras = torch.tensor([b, vote], dtype=fed.dtype)
-        if compressed:
-            idx = select("topk", fed, self.ratio)
-            total, ex = allgather_sparse(self.comm, b * fed[idx], idx, self.num_params, extras)
-            self.ef.absorb(fed, idx)
-        else:
-            payload = torch.cat([b * fed, extras])
-            self.comm.allreduce(payload, tag="gradients")
-            total, ex = payload[:-2], payload[-2:]
-            self.ef.reset()
-        sum_b, votes = float(ex[0]), float(ex[1])
+        res = aggregate(self.comm, fed, self.sparsifier, self.ratio if compressed else 1.0,
+                        "allgather", step=ctx.step, gain_norm=None,
+                        extras={"batch": [b], "vote": [vote]}, weight=b)
+        total = res.total
+        sum_b, votes = float(res.extras["batch"][0]), float(res.extras["vote"][0])
         assign_grads(self.params, total / sum_b)
 
         scale = sum_b / self.base_batch if self.lr_scaling else 1.0
@@ -102,12 +108,12 @@ class ScaDLES(Strategy):
         return {"cnc_ratio": self.compressed_steps / max(1, self.steps)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ef": self.ef.state_dict(), "rho": self.rho.state_dict(),
+        return {"ef": self.sparsifier.ef.state_dict(), "rho": self.rho.state_dict(),
                 "compress_next": self.compress_next, "steps": self.steps,
                 "compressed_steps": self.compressed_steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ef.load_state_dict(state["ef"])
+        self.sparsifier.ef.load_state_dict(state["ef"])
         self.rho.load_state_dict(state["rho"])
         self.compress_next = bool(state["compress_next"])
         self.steps, self.compressed_steps = int(state["steps"]), int(state["compressed_steps"])

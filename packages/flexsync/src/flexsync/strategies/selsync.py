@@ -23,64 +23,58 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_any, agree_mean
 from flexsync.strategies.base import StepContext
 from flexsync.strategies.grads import assign_grads, flatten_grads
-from flexsync.strategies.local import LocalUpdateStrategy
+from flexsync.strategies.local import LocalUpdateOptions, LocalUpdateStrategy
 from flexsync.strategies.significance import Significance
 
 AGGREGATIONS = ("parameter", "gradient")
 DELTA_MODES = ("absolute", "quantile")
 
 
+class SelSyncOptions(LocalUpdateOptions):
+    """``delta`` null (or .inf) means never sync after warm-up; ``smoothing`` null means the
+    paper's N/100 (capped below 1); ``warmup_steps`` forces BSP for the first steps (not in
+    the paper, docs/methods.md SelSync)."""
+
+    name: Literal["selsync"] = "selsync"
+    delta: float | None = Field(0.3, ge=0, description="threshold δ; null or .inf: never")
+    delta_mode: Literal["absolute", "quantile"] = "absolute"
+    quantile: float = Field(0.85, ge=0, le=1)
+    calibration_steps: int = Field(200, ge=0)
+    signal: Literal["paper_sq_global", "code_sum_layer_l2"] = "paper_sq_global"
+    window: int = Field(25, ge=1)
+    smoothing: float | None = Field(None, ge=0, lt=1, description="null: N/100 (paper)")
+    smooth_delta: bool = False
+    aggregation: Literal["parameter", "gradient"] = "parameter"
+    warmup_steps: int = Field(0, ge=0)
+
+
 class SelSync(LocalUpdateStrategy):
     name = "selsync"
 
-    def __init__(
-        self,
-        params: Iterable[torch.nn.Parameter],
-        optimizer: torch.optim.Optimizer,
-        comm: Communicator,
-        delta: float | None = 0.3,
-        delta_mode: str = "absolute",
-        quantile: float = 0.85,
-        calibration_steps: int = 200,
-        signal: str = "paper_sq_global",
-        window: int = 25,
-        smoothing: float | None = None,
-        smooth_delta: bool = False,
-        aggregation: str = "parameter",
-        warmup_steps: int = 0,
-        **base: Any,
-    ) -> None:
-        """``delta`` None means ∞; ``smoothing`` None means the paper's N/100 (capped below 1);
-        ``warmup_steps`` forces BSP for the first steps (not in the paper, §2(e)); ``base`` are
-        the PA/eval options of :class:`~flexsync.strategies.local.LocalUpdateStrategy` and
-        ``buffers``."""
-        super().__init__(params, optimizer, comm, **base)
-        if delta_mode not in DELTA_MODES:
-            raise ValueError(f"delta_mode must be one of {DELTA_MODES}, got {delta_mode!r}")
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-        delta = math.inf if delta is None else float(delta)
-        if delta < 0 or math.isnan(delta):
-            raise ValueError(f"delta must be >= 0 (inf allowed), got {delta}")
-        if not 0 <= quantile <= 1:
-            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-        if smoothing is None:
-            smoothing = min(comm.world_size / 100.0, 0.99)
-        self.delta_mode = delta_mode
-        self.quantile = quantile
-        self.calibration_steps = calibration_steps
-        self.aggregation = aggregation
-        self.warmup_steps = warmup_steps
-        self.significance = Significance(signal, window, smoothing, smooth_delta)
-        self.threshold: float | None = delta if delta_mode == "absolute" else None
+    Options = SelSyncOptions
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.opts
+        delta = math.inf if o.delta is None else float(o.delta)
+        smoothing = min(comm.world_size / 100.0, 0.99) if o.smoothing is None else o.smoothing
+        self.delta_mode = o.delta_mode
+        self.quantile = o.quantile
+        self.calibration_steps = o.calibration_steps
+        self.aggregation = o.aggregation
+        self.warmup_steps = o.warmup_steps
+        self.significance = Significance(o.signal, o.window, smoothing, o.smooth_delta)
+        self.threshold: float | None = delta if o.delta_mode == "absolute" else None
         self._calibration: list[float] = []
 
     def _calibrate(self) -> None:

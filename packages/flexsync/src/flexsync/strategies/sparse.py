@@ -10,25 +10,52 @@ cluster-mean gain is known on every rank without an extra collective.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field, field_validator, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_argmax
 from flexsync.comm.sparse import allgather_sparse, allreduce_values, broadcast_indices
-from flexsync.compress import ErrorFeedback, candidate_gains, compression_gain, select
+from flexsync.compress import Sparsifier, candidate_gains, compression_gain
 from flexsync.net import cost_model
 from flexsync.net.conditions import NetworkConditions
 from flexsync.strategies.base import StepContext, Strategy
 from flexsync.strategies.grads import assign_grads, flatten_grads
-from flexsync.strategies.moo import MOOController, Plan
+from flexsync.strategies.moo import MOOController, MOOOptions, Plan
+from flexsync.strategies.options import SparsifierOptions
 
 INDEX_CHOICES = ("star", "var")
 
 Selector = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+class SparseOptions(SparsifierOptions):
+    """Options of the top-k strategies (topk, artopk, flexible)."""
+
+    ratio: float | Literal["moo"] = Field(0.01, description="keep fraction c, or 'moo'")
+    index: Literal["star", "var"] = Field("star", description="AR-Topk's broadcaster: "
+                                          "round-robin (star) or largest local score (var)")
+    var_score: Literal["paper", "code"] = "paper"
+    moo: MOOOptions | None = None
+
+    @field_validator("ratio")
+    @classmethod
+    def _ratio(cls, v: float | str) -> float | str:
+        if v != "moo" and not 0 < v <= 1:
+            raise ValueError("ratio must be in (0, 1] or 'moo'")
+        return v
+
+    @model_validator(mode="after")
+    def _moo(self) -> SparseOptions:
+        if self.ratio == "moo" and self.moo is None:
+            self.moo = MOOOptions()
+        if self.ratio != "moo" and self.moo is not None:
+            raise ValueError("'moo' options need ratio: moo")
+        return self
 
 
 @dataclass
@@ -36,15 +63,19 @@ class Aggregate:
     """What one sparse (or dense) aggregation of an error-fed vector produced, on every rank.
 
     ``total`` is the *sum* over ranks of what each sent, in the fed vector's layout (divide
-    by the world size for the mean); ``extras`` the sum over ranks of the floats that rode
-    along, the first being each rank's compression gain.
+    by the world size for the mean); ``extras`` the sum over ranks of each named list of
+    floats that rode along (``"gain"``: each rank's compression gain, 1 when dense).
     """
 
     total: torch.Tensor
-    extras: torch.Tensor
+    extras: dict[str, torch.Tensor]
     collective: str            # "dense", "allgather", "art_ring" or "art_tree"
     k: int                     # entries each rank sent (n when dense)
     broadcaster: int | None = None
+
+    def means(self, world: int) -> dict[str, list[float]]:
+        """The extras as cluster means (identical on every rank)."""
+        return {name: (v / world).tolist() for name, v in self.extras.items()}
 
 
 def broadcast_index_set(comm: Communicator, fed: torch.Tensor, ratio: float, k: int,
@@ -71,88 +102,96 @@ def broadcast_index_set(comm: Communicator, fed: torch.Tensor, ratio: float, k: 
     return broadcast_indices(comm, local, k, src, fed.device), src
 
 
-def aggregate_fed(comm: Communicator, fed: torch.Tensor, ef: ErrorFeedback, ratio: float,
-                  collective: str, select_fn: Selector, *, step: int, index: str = "star",
-                  var_score: Callable[[torch.Tensor], float] | None = None,
-                  gain_norm: str = "sq", extras: list[float] | None = None) -> Aggregate:
+def _pack(gain: float | None, extras: dict[str, Sequence[float]]) -> tuple[list[float],
+                                                                          list[tuple[str, int]]]:
+    flat = [] if gain is None else [gain]
+    layout = [] if gain is None else [("gain", 1)]
+    for name, values in extras.items():
+        flat.extend(values)
+        layout.append((name, len(values)))
+    return flat, layout
+
+
+def _unpack(summed: torch.Tensor, layout: list[tuple[str, int]]) -> dict[str, torch.Tensor]:
+    out, at = {}, 0
+    for name, size in layout:
+        out[name] = summed[at:at + size]
+        at += size
+    return out
+
+
+def aggregate(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio: float,
+              collective: str, *, step: int, index: str = "star",
+              var_score: Callable[[torch.Tensor], float] | None = None,
+              gain_norm: str | None = "sq", extras: dict[str, Sequence[float]] | None = None,
+              indices: torch.Tensor | None = None, weight: float = 1.0) -> Aggregate:
     """One aggregation of the error-fed vector ``fed`` at keep fraction ``ratio`` through
-    ``collective`` ("allgather", "art_ring" or "art_tree"), updating the residual ``ef``.
+    ``collective`` ("allgather", "art_ring" or "art_tree"), updating ``sp``'s residual.
 
     When k = max(1, ⌊c·n⌋) reaches n everything is sent by one dense allreduce and the
-    residual resets; otherwise the selected entries are sent and the rest stays in ``ef``.
-    Each rank's compression gain and ``extras`` ride along in the same message. This is the
-    shared core of the top-k strategies and the DDP communication hook.
+    residual resets; otherwise the selected entries (``indices``, or ``sp``'s selection) are
+    sent and the rest stays in the residual. What is sent is ``weight``·fed (ScaDLES weights
+    by batch size); the residual keeps the unweighted values. Each rank's compression gain
+    (unless ``gain_norm`` is None) and the named ``extras`` ride along in the same message.
+    The shared core of every sparse strategy and the DDP communication hook.
     """
     n = fed.numel()
-    extra = list(extras or [])
+    extras = extras or {}
     k = cost_model.topk_count(n, ratio)
+    sent = fed if weight == 1.0 else weight * fed
     if k >= n:                                     # dense: everything is sent
-        total = torch.cat([fed, torch.tensor([1.0, *extra]).to(fed)])
+        flat, layout = _pack(None if gain_norm is None else 1.0, extras)
+        total = torch.cat([sent, torch.tensor(flat).to(fed)])
         comm.allreduce(total, tag="gradients")
-        ef.reset()
-        return Aggregate(total[:n], total[n:], "dense", n)
+        sp.ef.reset()
+        return Aggregate(total[:n], _unpack(total[n:], layout), "dense", n)
     if collective == "allgather":
-        idx = select_fn(fed, ratio)
-        gain = compression_gain(fed[idx], fed, gain_norm)
-        agg, ex = allgather_sparse(comm, fed[idx], idx, n, torch.tensor([gain, *extra]))
-        ef.absorb(fed, idx)
-        return Aggregate(agg, ex, collective, int(idx.numel()))
+        idx = sp.select(fed, ratio) if indices is None else indices
+        gain = None if gain_norm is None else compression_gain(fed[idx], fed, gain_norm)
+        flat, layout = _pack(gain, extras)
+        agg, ex = allgather_sparse(comm, sent[idx], idx, n, torch.tensor(flat))
+        sp.ef.absorb(fed, idx)
+        return Aggregate(agg, _unpack(ex, layout), collective, int(idx.numel()))
     if collective not in ("art_ring", "art_tree"):
         raise ValueError(f"collective must be one of {cost_model.COMPRESSED_COLLECTIVES}, "
                          f"got {collective!r}")
-    idx, src = broadcast_index_set(comm, fed, ratio, k, step, index, select_fn, var_score)
-    u = fed[idx]
-    gain = compression_gain(u, fed, gain_norm)
+    idx, src = broadcast_index_set(comm, fed, ratio, k, step, index, sp.select, var_score)
+    gain = None if gain_norm is None else compression_gain(fed[idx], fed, gain_norm)
+    flat, layout = _pack(gain, extras)
     algo = "tree" if collective == "art_tree" else "ring"
-    vals, ex = allreduce_values(comm, u, algo, torch.tensor([gain, *extra]))
+    vals, ex = allreduce_values(comm, sent[idx], algo, torch.tensor(flat))
     agg = torch.zeros_like(fed)
     agg[idx] = vals
-    ef.absorb(fed, idx)
-    return Aggregate(agg, ex, collective, k, src)
+    sp.ef.absorb(fed, idx)
+    return Aggregate(agg, _unpack(ex, layout), collective, k, src)
 
 
 class SparseStrategy(Strategy):
     """Base of the top-k strategies. Subclasses implement :meth:`collective` and :meth:`cost`.
 
-    Args:
-        ratio: keep fraction c in (0, 1], or "moo" to let :class:`MOOController` choose it.
-        selector: "topk" (fused), "layerwise", "randomk" or "threshold" (sampled, DGC-style).
-        index: AR-Topk's broadcaster: "star" (round-robin, step mod N) or "var" (largest
-            local top-k score, lowest rank on ties).
-        var_score: "paper" (‖top-k values of g_ef‖²) or "code" (‖g‖ of the raw gradient).
-        gain_norm: "sq" (paper) or "l2" (the original code).
-        moo: keyword options of :class:`MOOController` when ``ratio="moo"``.
-        seed: seeds the selectors' own generator (random-k, thresholds).
+    Options (:class:`SparseOptions`): ``ratio`` (keep fraction c in (0, 1], or "moo" to let
+    :class:`MOOController` choose it), ``selector`` ("topk" fused, "layerwise", "randomk" or
+    "threshold", sampled DGC-style), ``index`` (AR-Topk's broadcaster: "star" round-robin or
+    "var" largest local top-k score, lowest rank on ties), ``var_score`` ("paper": ‖top-k of
+    g_ef‖², or "code": ‖g‖ of the raw gradient), ``gain_norm`` ("sq" paper, "l2" original
+    code), ``moo`` (the controller's options) and ``seed`` (the selectors' generator).
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 comm: Communicator, ratio: float | str = 0.01, selector: str = "topk",
-                 index: str = "star", var_score: str = "paper", gain_norm: str = "sq",
-                 moo: dict[str, Any] | None = None, seed: int = 0, **base: Any) -> None:
-        super().__init__(params, optimizer, comm, **base)
-        if ratio == "moo":
-            self.controller: MOOController | None = MOOController(**(moo or {}))
-        elif isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 < ratio <= 1:
-            self.controller = None
-            if moo:
-                raise ValueError("'moo' options need ratio: moo")
-        else:
-            raise ValueError(f"ratio must be in (0, 1] or 'moo', got {ratio!r}")
-        if index not in INDEX_CHOICES:
-            raise ValueError(f"index must be one of {INDEX_CHOICES}, got {index!r}")
-        if var_score not in ("paper", "code"):
-            raise ValueError(f"var_score must be 'paper' or 'code', got {var_score!r}")
-        self.ratio = float(ratio) if self.controller is None else self.controller.ratio
-        self.selector = selector
-        self.index = index
-        self.var_score = var_score
-        self.gain_norm = gain_norm
+                 comm: Communicator, **options: Any) -> None:
+        super().__init__(params, optimizer, comm, **options)
+        o = self.sparse_options()
+        self.controller = (MOOController(**o.moo.model_dump()) if o.ratio == "moo" else None)
+        self.ratio = float(o.ratio) if self.controller is None else self.controller.ratio
+        self.index, self.var_score, self.gain_norm = o.index, o.var_score, o.gain_norm
         self.sizes = [p.numel() for p in self.params]
-        device = self.params[0].device
-        self.ef = ErrorFeedback(self.num_params, device, self.params[0].dtype)
-        self.generator = torch.Generator().manual_seed(seed * 7919 + comm.rank)
+        self.sparsifier = Sparsifier(self.num_params, o.selector, self.sizes, o.seed, comm.rank,
+                                     device=self.params[0].device, dtype=self.params[0].dtype)
         self._snapshot: dict[str, Any] | None = None
-        select(selector, torch.zeros(4), 0.5, generator=self.generator)   # validate the name
+
+    def sparse_options(self) -> SparseOptions:
+        """The top-k settings (default: this strategy's own options)."""
+        return self.opts
 
     # -- what subclasses decide ----------------------------------------------------------
     def collective(self, ctx: StepContext, ratio: float) -> str:
@@ -173,31 +212,29 @@ class SparseStrategy(Strategy):
             self._take_snapshot()
         c = plan.ratio
         grad = flatten_grads(self.params)
-        fed = self.ef.feed(grad)
+        fed = self.sparsifier.feed(grad)
         n, world = self.num_params, self.comm.world_size
         online = self.controller is not None and self.controller.mode == "online"
         cands = candidate_gains(fed, self.controller.candidates, self.gain_norm) if online else []
-        cands += self.piggyback(grad)
         k = cost_model.topk_count(n, c)
         collective = self.collective(ctx, c) if k < n else "dense"
-        res = aggregate_fed(self.comm, fed, self.ef, c, collective, self._select,
-                            step=ctx.step, index=self.index, var_score=self._var_score(),
-                            gain_norm=self.gain_norm, extras=cands)
-        agg, ex, collective, broadcaster = res.total, res.extras, res.collective, res.broadcaster
-        agg /= world
-        ex = (ex / world).tolist()
+        res = aggregate(self.comm, fed, self.sparsifier, c, collective, step=ctx.step,
+                        index=self.index, var_score=self._var_score(), gain_norm=self.gain_norm,
+                        extras={"candidates": cands, "piggyback": self.piggyback(grad)})
+        agg = res.total / world
+        ex = res.means(world)
+        gain = ex["gain"][0]
         assign_grads(self.params, agg)
         self.optimizer.step()
 
-        self._signals = {"ratio": c, "k": min(k, n), "collective": collective, "gain": ex[0]}
-        if broadcaster is not None:
-            self._signals["broadcaster"] = broadcaster
-        n_cands = len(self.controller.candidates) if online else 0
-        self.observe_piggyback(ctx, ex[1 + n_cands:])
+        self._signals = {"ratio": c, "k": min(k, n), "collective": res.collective, "gain": gain}
+        if res.broadcaster is not None:
+            self._signals["broadcaster"] = res.broadcaster
+        self.observe_piggyback(ctx, ex["piggyback"])
         if self.controller is not None:
             self._signals["moo_phase"] = plan.phase
             action = self.controller.observe(
-                ctx.step, plan, ex[0], ex[1:1 + n_cands] if online else None, ctx.conditions,
+                ctx.step, plan, gain, ex["candidates"] if online else None, ctx.conditions,
                 lambda r: self.cost(r, ctx.conditions, ctx))
             if action is not None:
                 self._restore_snapshot(fresh_residual=action == "restore_fresh")
@@ -214,9 +251,6 @@ class SparseStrategy(Strategy):
         after the optimizer step. Default: ignore."""
         return None
 
-    def _select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
-        return select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)
-
     def _var_score(self) -> Callable[[torch.Tensor], float] | None:
         """VAR-Topk's score: None for the paper's ‖top-k of g_ef‖² (the default of
         :func:`broadcast_index_set`), or ‖g‖ of the raw gradient ("code")."""
@@ -229,7 +263,7 @@ class SparseStrategy(Strategy):
         self._snapshot = {
             "params": [p.detach().clone() for p in self.params],
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "residual": self.ef.residual.clone(),
+            "residual": self.sparsifier.ef.residual.clone(),
         }
 
     def _restore_snapshot(self, fresh_residual: bool) -> None:
@@ -241,21 +275,19 @@ class SparseStrategy(Strategy):
                 p.copy_(saved)
         self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
         if fresh_residual:
-            self.ef.reset()
+            self.sparsifier.ef.reset()
         else:
-            self.ef.residual.copy_(snap["residual"])
+            self.sparsifier.ef.residual.copy_(snap["residual"])
             self._snapshot = None
 
     def state_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ef": self.ef.state_dict(), "ratio": self.ratio,
-                               "generator": self.generator.get_state()}
+        out: dict[str, Any] = {**self.sparsifier.state_dict(), "ratio": self.ratio}
         if self.controller is not None:
             out["controller"] = self.controller.state_dict()
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ef.load_state_dict(state["ef"])
+        self.sparsifier.load_state_dict(state)
         self.ratio = state["ratio"]
-        self.generator.set_state(state["generator"])
         if self.controller is not None:
             self.controller.load_state_dict(state["controller"])

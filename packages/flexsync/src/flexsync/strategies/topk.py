@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flexsync.net import cost_model
 from flexsync.net.conditions import NetworkConditions
 from flexsync.strategies.base import StepContext
-from flexsync.strategies.sparse import SparseStrategy
+from flexsync.strategies.sparse import SparseOptions, SparseStrategy
+
+
+class TopkOptions(SparseOptions):
+    name: Literal["topk"] = "topk"
 
 
 class TopK(SparseStrategy):
@@ -13,6 +19,7 @@ class TopK(SparseStrategy):
     aggregated by allgather. Its cost grows with the number of workers (AR-Topk paper §II)."""
 
     name = "topk"
+    Options = TopkOptions
 
     def collective(self, ctx: StepContext, ratio: float) -> str:
         return "allgather"

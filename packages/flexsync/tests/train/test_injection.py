@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 
 from flexsync.comm import Communicator
-from flexsync.data.injection import (
+from flexsync.train.injection import (
     DataInjector,
     own_batch_size,
     plan_injection,

@@ -1,0 +1,52 @@
+"""One worker's sparsifier: a selector, its random generator, the layer sizes it may need
+and the error-feedback memory, set up the same way for every sparse strategy and the DDP
+hook (GRACE's compressor + memory, without the communicator)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from flexsync.compress.residual import ErrorFeedback
+from flexsync.compress.topk import SELECTORS, select
+
+
+class Sparsifier:
+    """Selects entries of an error-fed flat vector and remembers what was not sent.
+
+    Args:
+        numel: length of the flat vector.
+        selector: one of :data:`~flexsync.compress.topk.SELECTORS`.
+        sizes: the layer sizes of the flat vector ("layerwise" selects per layer).
+        seed, rank: the generator (random-k, sampled thresholds) is seeded with
+            ``seed·7919 + rank``, so ranks draw differently and a run is reproducible.
+        generator: share an existing generator instead (the DDP hook uses one across buckets).
+    """
+
+    def __init__(self, numel: int, selector: str = "topk", sizes: Sequence[int] = (),
+                 seed: int = 0, rank: int = 0, *, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32,
+                 generator: torch.Generator | None = None) -> None:
+        if selector not in SELECTORS:
+            raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
+        self.selector = selector
+        self.sizes = list(sizes)
+        self.ef = ErrorFeedback(numel, device, dtype)
+        self.generator = generator or torch.Generator().manual_seed(seed * 7919 + rank)
+
+    def feed(self, grad: torch.Tensor) -> torch.Tensor:
+        """g_ef = g + r."""
+        return self.ef.feed(grad)
+
+    def select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
+        """Indices to send at keep fraction ``ratio``."""
+        return select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ef": self.ef.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ef.load_state_dict(state["ef"])
+        self.generator.set_state(state["generator"])
