@@ -13,13 +13,12 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from flexsync.data import DATASETS, LANGUAGE_DATASETS
 from flexsync.errors import ConfigError
+from flexsync.models import MODEL_SIZES, MODELS
 from flexsync.net.units import parse_bandwidth, parse_duration
 from flexsync.strategies import STRATEGIES
 from flexsync.strategies.options import Strict, locate
-
-DATASETS = ("synthetic-images", "digits", "mnist", "synthetic-text")
-
 
 _Strict = Strict
 
@@ -148,16 +147,21 @@ class DataConfig(_Strict):
     vocab: int = Field(1000, ge=2)
     train_tokens: int = Field(200_000, ge=100)
     test_tokens: int = Field(20_000, ge=100)
-    seq_len: int = Field(35, ge=2)
+    seq_len: int | None = Field(None, ge=2, description="tokens per window; null: 35 for "
+                                "synthetic-text, 128 for stdlib-text")
+    max_train_bytes: int | None = Field(None, ge=1000, description="stdlib-text: cap the "
+                                        "training corpus (a deterministic prefix)")
+    max_val_bytes: int | None = Field(None, ge=1000, description="stdlib-text: cap validation")
 
     def options_for(self, dataset: str) -> dict[str, Any]:
+        keys: tuple[str, ...] = ()
         if dataset == "synthetic-images":
             keys = ("classes", "prototypes", "noise", "train_size", "test_size", "image_size")
         elif dataset == "synthetic-text":
             keys = ("vocab", "train_tokens", "test_tokens", "seq_len")
-        else:
-            keys = ()
-        return {k: getattr(self, k) for k in keys}
+        elif dataset == "stdlib-text":
+            keys = ("seq_len", "max_train_bytes", "max_val_bytes")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 class OptimizerConfig(_Strict):
@@ -196,9 +200,11 @@ class Config(_Strict):
     steps: int | None = Field(None, ge=1)
     epochs: float | None = Field(None, gt=0)
     seed: int = Field(0, ge=0)
-    dataset: Literal["synthetic-images", "digits", "mnist", "synthetic-text"] = "synthetic-images"
+    dataset: Literal[DATASETS] = "synthetic-images"
     data: DataConfig = DataConfig()
-    model: Literal["cnn", "resnet", "lstm"] = "cnn"
+    model: Literal[MODELS] = "cnn"
+    model_size: Literal[MODEL_SIZES] = Field("xs", description="transformer preset: xs ≈ 1 M, "
+                                             "s, m, l ≈ 25 M parameters")
     batch_size: int = Field(32, ge=1)
     optimizer: OptimizerConfig = OptimizerConfig()
     strategy: StrategyConfig = Field(default_factory=lambda: STRATEGIES["dense"].Options())
@@ -221,11 +227,12 @@ class Config(_Strict):
             raise ValueError("give either 'steps' or 'epochs', not both")
         if self.steps is None and self.epochs is None:
             self.steps = 300
-        text = self.dataset == "synthetic-text"
-        if text != (self.model == "lstm"):
+        text = self.dataset in LANGUAGE_DATASETS
+        if text != (self.model in ("lstm", "transformer")):
             raise ValueError(
-                f"model {self.model!r} does not fit dataset {self.dataset!r}: "
-                "use model 'lstm' with 'synthetic-text', and 'cnn' or 'resnet' with images"
+                f"model {self.model!r} does not fit dataset {self.dataset!r}: use 'lstm' or "
+                f"'transformer' with {' or '.join(LANGUAGE_DATASETS)}, and 'cnn' or 'resnet' "
+                "with images"
             )
         return self
 
@@ -233,8 +240,8 @@ class Config(_Strict):
         return self.model_dump(mode="json")
 
     def model_options(self) -> dict[str, Any]:
-        """Keyword options of the built-in model (none for the fixed-size ones)."""
-        return {}
+        """Keyword options of the built-in model (the transformer's size preset)."""
+        return {"preset": self.model_size} if self.model == "transformer" else {}
 
 
 # -- loading ------------------------------------------------------------------------------------

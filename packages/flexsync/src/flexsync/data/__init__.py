@@ -1,5 +1,7 @@
-"""Offline datasets (generated or bundled in a PyPI package) and partitioners."""
+"""Offline datasets (generated, bundled in a PyPI package, or read from the Python
+installation) and partitioners."""
 
-from flexsync.data.dataset import Dataset, load_dataset
+from flexsync.data.dataset import Dataset
+from flexsync.data.registry import DATASETS, LANGUAGE_DATASETS, load_dataset
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["Dataset", "load_dataset", "DATASETS", "LANGUAGE_DATASETS"]

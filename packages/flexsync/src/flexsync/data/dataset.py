@@ -35,29 +35,3 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
-
-
-_CACHE: dict[tuple, Dataset] = {}
-
-
-def load_dataset(name: str, seed: int, **options: Any) -> Dataset:
-    """Build (or fetch from this process's cache) a built-in dataset.
-
-    The local launcher calls this before forking, so workers share the tensors copy-on-write
-    instead of generating them N times.
-    """
-    from flexsync.data import bundled, stdlib_text, synthetic
-
-    key = (name, seed, tuple(sorted(options.items())))
-    if key not in _CACHE:
-        builders = {
-            "synthetic-images": synthetic.synthetic_images,
-            "synthetic-text": synthetic.synthetic_text,
-            "digits": bundled.digits,
-            "mnist": bundled.mnist,
-            "stdlib-text": stdlib_text.stdlib_text,
-        }
-        if name not in builders:
-            raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(builders)}")
-        _CACHE[key] = builders[name](seed=seed, **options)
-    return _CACHE[key]
