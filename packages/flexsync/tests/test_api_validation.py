@@ -26,7 +26,8 @@ def test_network_conditions_must_be_finite_and_in_range(alpha, bandwidth, field)
     ("topk", {"ratio": 1.5}, r"strategy.ratio: ratio must be in \(0, 1\] or 'moo' \(got 1.5\)"),
     ("topk", {"ratio": 0}, r"strategy.ratio: ratio must be in \(0, 1\]"),
     ("artopk", {"ratio": True}, r"strategy.ratio: a boolean is not a number \(got True\)"),
-    ("artopk", {"ratio": 0.1, "index": "middle"}, "strategy.index: Input should be 'star' or 'var'"),
+    ("artopk", {"ratio": 0.1, "index": "middle"},
+     "strategy.index: Input should be 'star' or 'var'"),
 ])
 def test_strategies_reject_bad_options_by_name(name, options, match):
     p = torch.nn.Parameter(torch.zeros(4))

@@ -93,7 +93,7 @@ StrategyConfig = Annotated[
 
 # -- everything else ----------------------------------------------------------------------------
 class StreamConfig(_Strict):
-    """Per-device sample streams (ddl-methods.md §4.1, §4.3); any strategy can train on them.
+    """Per-device sample streams (docs/methods.md §4.1, §4.3); any strategy can train on them.
     ``batch: auto`` means b_i = clamp(S_i·τ, b_min, b_max) for scadles and ``batch_size``
     for every other strategy."""
 
@@ -120,7 +120,7 @@ class StreamConfig(_Strict):
 
 
 class InjectionConfig(_Strict):
-    """Data injection (ddl-methods.md §2.4, §4.5): α = fraction of senders (or peers), β =
+    """Data injection (docs/methods.md §2.4, §4.5): α = fraction of senders (or peers), β =
     fraction of the own batch shared; ``shrink_batch`` uses b′ = b / (1 + α·β·N)."""
 
     alpha: float = Field(0.5, ge=0, le=1)

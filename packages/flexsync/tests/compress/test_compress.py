@@ -1,4 +1,4 @@
-"""Selectors, error feedback and gains (ddl-methods.md §0.2, §1.3)."""
+"""Selectors, error feedback and gains (docs/methods.md §0.2, §1.3)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Partitioners (ddl-methods.md §2.3–2.4): SelDP's per-step disjointness and per-epoch coverage,
+"""Partitioners (docs/methods.md §2.3–2.4): SelDP's per-step disjointness and per-epoch coverage,
 and non-IID label shards for any worker count."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Stream model and buffer policies (ddl-methods.md §4.1, §4.3)."""
+"""Stream model and buffer policies (docs/methods.md §4.1, §4.3)."""
 
 import math
 

@@ -71,7 +71,7 @@ def test_tree_never_wins_at_four_workers():
      (1e-3, 10, 0.01, "art_ring"), (5e-3, 100, 0.1, "allgather"), (5e-3, 100, 0.001, "allgather")],
 )
 def test_regime_map_for_the_small_cnn_at_eight_workers(alpha, mbit, ratio, winner):
-    """ddl-methods.md §1(d) E1: for CNN16 (65.6 K params) the optimum flips across ordinary
+    """docs/methods.md §1.2 E1: for CNN16 (65.6 K params) the optimum flips across ordinary
     settings."""
     assert cm.best_collective(65_636, ratio, 8, alpha, 1 / (mbit * 1.25e5)).collective == winner
 

@@ -1,4 +1,4 @@
-"""Accordion (ddl-methods.md §3(a) baseline): the critical-regime detector switches AG top-k
+"""Accordion (docs/methods.md §3(a) baseline): the critical-regime detector switches AG top-k
 between the low and the high CF, identically on every rank."""
 
 import torch

@@ -1,4 +1,4 @@
-"""Adaptive decisions are agreed across ranks (ddl-methods.md §0.6), for every registered
+"""Adaptive decisions are agreed across ranks (docs/methods.md §0.6), for every registered
 strategy that makes them, on real gloo workers (one launch, world 3).
 
 A decision that picks a collective, its size, a broadcaster, a compression factor or whether

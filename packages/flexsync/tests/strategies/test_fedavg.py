@@ -1,4 +1,4 @@
-"""FedAvg(C, E) and local SGD (ddl-methods.md §2.5): shared participant draws, partial averaging
+"""FedAvg(C, E) and local SGD (docs/methods.md §2.5): shared participant draws, partial averaging
 that leaves non-participants alone, the period in epochs, and evaluation on the replica mean."""
 
 import pytest

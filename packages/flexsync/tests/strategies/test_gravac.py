@@ -1,4 +1,4 @@
-"""GraVAC (ddl-methods.md §3(a), §5.2): schedules, throughput table, ε tests, consensus,
+"""GraVAC (docs/methods.md §3(a), §5.2): schedules, throughput table, ε tests, consensus,
 window-boundary scale-up and checkpoints; the multi-process parts on real gloo workers."""
 
 import copy
@@ -90,7 +90,8 @@ def _epsilon_worker(epsilon, consensus="piggyback"):
         strat.step(_ctx(step))
         s = strat.signals()
         records = [(r.kind, r.tag, r.nbytes) for r in strat.comm.take_records()]
-        out.append((s, strat.sparsifier.ef.residual.abs().max().item(), records, strat.min_gain.value))
+        residual = strat.sparsifier.ef.residual.abs().max().item()
+        out.append((s, residual, records, strat.min_gain.value))
     return out, strat.summary()["gravac"]
 
 

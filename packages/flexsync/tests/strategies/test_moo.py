@@ -1,4 +1,4 @@
-"""The MOO ratio solver and controller (ddl-methods.md §1.4)."""
+"""The MOO ratio solver and controller (docs/methods.md §1.4)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""ScaDLES: weighted aggregation, LR scaling and adaptive compression (ddl-methods.md §4.2,
+"""ScaDLES: weighted aggregation, LR scaling and adaptive compression (docs/methods.md §4.2,
 §4.4) on real gloo workers with unequal batch sizes."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""SelSync (ddl-methods.md §2.1–2.2, §5.2): the significance signal, and in real gloo workers
+"""SelSync (docs/methods.md §2.1–2.2, §5.2): the significance signal, and in real gloo workers
 δ = 0 ≡ BSP, δ = ∞ ≡ local steps after warm-up, identical replicas after every PA sync, and
 one agreed sync flag when a single rank's update is significant."""
 

@@ -1,4 +1,4 @@
-"""AG top-k, AR-Topk (STAR/VAR) and flexible on real gloo workers (ddl-methods.md §1.1–1.2)."""
+"""AG top-k, AR-Topk (STAR/VAR) and flexible on real gloo workers (docs/methods.md §1.1–1.2)."""
 
 import torch
 import torch.nn as nn

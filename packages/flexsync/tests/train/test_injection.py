@@ -1,4 +1,4 @@
-"""Data injection (ddl-methods.md §2.4, §4.5): b′, selection agreed by all ranks, received
+"""Data injection (docs/methods.md §2.4, §4.5): b′, selection agreed by all ranks, received
 samples are the senders' own, and the injected bytes are accounted communication."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Make every rank take the same decision (ddl-methods.md §0.6).
+"""Make every rank take the same decision (docs/methods.md §0.6).
 
 A decision that selects a collective or its size must be identical on all ranks, or the next
 collective mismatches and the job hangs. These helpers turn local values into agreed ones with

@@ -1,4 +1,4 @@
-"""The two ways to aggregate a sparsified gradient (ddl-methods.md §1.1–1.2).
+"""The two ways to aggregate a sparsified gradient (docs/methods.md §1.1–1.2).
 
 * **Allgather** (AG-Topk): every worker sends its own k values and k int32 indices; the sum
   is scattered from the N·k gathered pairs. Cost grows with N.

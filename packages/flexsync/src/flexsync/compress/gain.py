@@ -1,5 +1,5 @@
 """Compression gain: how much of the error-fed gradient a compressed message carries
-(ddl-methods.md §1.3, GraVAC §3): gain = ‖g_sent‖² / ‖g_ef‖² ∈ [0, 1] (``norm="sq"``, paper
+(docs/methods.md §1.3, GraVAC §3): gain = ‖g_sent‖² / ‖g_ef‖² ∈ [0, 1] (``norm="sq"``, paper
 form) or the ratio of L2 norms (``norm="l2"``, the original code's form)."""
 
 from __future__ import annotations

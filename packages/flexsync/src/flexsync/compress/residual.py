@@ -1,4 +1,4 @@
-"""Error feedback (ddl-methods.md §0.2): what a worker did not send is added to its next
+"""Error feedback (docs/methods.md §0.2): what a worker did not send is added to its next
 gradient, so compression delays information instead of losing it."""
 
 from __future__ import annotations

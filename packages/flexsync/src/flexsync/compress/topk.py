@@ -1,4 +1,4 @@
-"""Index selectors for sparsification (ddl-methods.md §0.2).
+"""Index selectors for sparsification (docs/methods.md §0.2).
 
 Each selector returns the int64 positions of ``k`` entries of a flat vector to send. Selection
 is by magnitude and unsorted (ties broken arbitrarily); values are read by the caller, so every

@@ -3,7 +3,7 @@
 
 DefDP: a seeded random permutation split into N equal shards (the remainder is dropped so
 every rank runs the same number of steps per epoch, which BSP requires). SelDP (rotated
-chunks, ddl-methods.md §2.3) and non-IID label shards (§2.4) follow below.
+chunks, docs/methods.md §2.3) and non-IID label shards (§2.4) follow below.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ SELDP_MODES = ("rotate", "permute")
 
 
 class SelDPSampler(EpochSampler):
-    """SelDP, the rotated-chunk partitioning of SelSync (ddl-methods.md §2.3).
+    """SelDP, the rotated-chunk partitioning of SelSync (docs/methods.md §2.3).
 
     D is split (seeded, shared by all ranks) into N equal chunks DP_0..DP_{N−1}. In data-epoch e
     each chunk is shuffled with a generator seeded by (seed, e, chunk id), the same on every
@@ -131,7 +131,7 @@ class SelDPSampler(EpochSampler):
 
 def owned_labels(num_classes: int, world_size: int,
                  labels_per_worker: int | None = None) -> list[list[int]]:
-    """Label sets of the non-IID split (ddl-methods.md §2.4): worker n owns the contiguous
+    """Label sets of the non-IID split (docs/methods.md §2.4): worker n owns the contiguous
     (cyclic) run of labels starting at ⌊n·C/N⌋. By default the run ends where the next worker's
     starts (disjoint blocks of ⌊C/N⌋ or ⌈C/N⌉ labels; one label each when N > C, shared by
     several workers); ``labels_per_worker`` = L fixes the run length (runs may overlap).

@@ -1,4 +1,4 @@
-"""Streaming data at the edge (ScaDLES, ddl-methods.md §4.1 and §4.3).
+"""Streaming data at the edge (ScaDLES, docs/methods.md §4.1 and §4.3).
 
 Device i receives samples at S_i samples/s and keeps them in a buffer. Before each training
 step the buffer receives the arrivals of the previous step's duration t (a_i = S_i·t, taken

@@ -1,4 +1,4 @@
-"""Seeded synthetic datasets (ddl-methods.md §0.9).
+"""Seeded synthetic datasets (docs/methods.md §0.9).
 
 * Images: C classes, K smooth random prototypes per class (a 4×4 Gaussian image upsampled
   bicubically to S×S, standardised). A sample is a random prototype of its class, rolled by up

@@ -1,4 +1,4 @@
-"""CNN16 (ddl-methods.md §0.9): conv16 → pool → conv32 → pool → conv32 → linear, ReLUs."""
+"""CNN16 (docs/methods.md §0.9): conv16 → pool → conv32 → pool → conv32 → linear, ReLUs."""
 
 from __future__ import annotations
 

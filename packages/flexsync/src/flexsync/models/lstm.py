@@ -1,4 +1,4 @@
-"""Two-layer LSTM language model (embedding 64, hidden 128; ddl-methods.md §0.9).
+"""Two-layer LSTM language model (embedding 64, hidden 128; docs/methods.md §0.9).
 
 Each training window starts from a zero state, so a batch is self-contained and the same
 partitioners and samplers serve images and text.

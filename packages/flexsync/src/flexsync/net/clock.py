@@ -1,4 +1,4 @@
-"""The per-run virtual clock (ddl-methods.md §0.4).
+"""The per-run virtual clock (docs/methods.md §0.4).
 
     t_step = t_wait + max_workers(t_compute) + t_compress + t_comm
 

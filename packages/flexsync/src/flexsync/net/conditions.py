@@ -102,7 +102,7 @@ def _nc(alpha_ms: float, gbit: float) -> NetworkConditions:
 
 
 def preset(name: str, stretch: float = 1.0) -> ScheduleConditions:
-    """The AR-Topk paper's schedules over epochs (ddl-methods.md §1(d)), optionally stretched
+    """The AR-Topk paper's schedules over epochs (docs/methods.md §1.2), optionally stretched
     (``stretch=0.25`` maps the 50-epoch C1 onto 12.5 epochs). "Moderate" in C2 is 16 ms / 10 Gbit,
     the documented decision for a value the paper leaves open."""
     if stretch <= 0:

@@ -1,4 +1,4 @@
-"""The α-β communication cost model (ddl-methods.md §0.3; AR-Topk paper Table I).
+"""The α-β communication cost model (docs/methods.md §0.3; AR-Topk paper Table I).
 
 Every function takes the per-worker message size ``x`` in bytes, the number of workers ``n``
 and the network's latency ``alpha`` (s) and inverse bandwidth ``beta`` (s/byte), and returns

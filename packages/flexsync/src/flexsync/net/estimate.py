@@ -1,7 +1,7 @@
 """Live α-β estimation from the run's own collectives (no ping, no iperf).
 
 Every collective the Communicator runs is timed. Each timing is one linear equation of the
-cost model (ddl-methods.md §0.3), t ≈ a·α + b·X·β, with (a, b) known from the collective's
+cost model (docs/methods.md §0.3), t ≈ a·α + b·X·β, with (a, b) known from the collective's
 kind and the world size: ring allreduce (2(N−1), 2(N−1)/N), allgather (L, N−1), broadcast
 (L, L). Small bookkeeping messages pin α, gradient-sized ones pin β; a non-negative least
 squares fit over a sliding window gives both. Ranks fit locally and then agree on the

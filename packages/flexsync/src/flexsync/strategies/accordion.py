@@ -1,5 +1,5 @@
 """Accordion (Agarwal et al., MLSys 2021), the adaptive baseline of the GraVAC paper
-(ddl-methods.md §3(a), "Accordion baseline").
+(docs/methods.md §3(a), "Accordion baseline").
 
 A critical-regime detector switches AG top-k between a low CF (gentle compression, in critical
 regimes where the gradient changes fast) and a high CF: the signal is the windowed EWMA

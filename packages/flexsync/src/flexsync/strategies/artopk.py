@@ -1,4 +1,4 @@
-"""AR-Topk (AR-Topk paper Alg. 1; ddl-methods.md §1.1): one worker's top-k index set is
+"""AR-Topk (AR-Topk paper Alg. 1; docs/methods.md §1.1): one worker's top-k index set is
 broadcast (STAR: round-robin; VAR: the largest local top-k norm), then every worker's values
 at those positions are summed by one ring or tree allreduce. Bandwidth-optimal: a worker
 sends k indices once every N steps and k values every step, whatever N is."""

@@ -1,12 +1,12 @@
 """FedAvg(C, E): local SGD with periodic averaging over a random fraction C of the workers
-(ddl-methods.md §2.5).
+(docs/methods.md §2.5).
 
 Every E local epochs (``period_epochs``; E·|D_n|/b steps, which needs the loop's
 ``steps_per_epoch``) or every ``period_steps`` steps, the participants S — ⌈C·N⌉ ranks drawn
 with a generator seeded by (seed, round), so every rank draws the same set without talking —
 average their parameters. Non-participants keep their local weights (the paper does not say;
-§2(e) decision). The paper's configurations are (C, E) ∈ {1, 0.5} × {0.25, 0.125}; the
-authors' code uses C = 1 with a fixed 250-step period.
+our decision, docs/methods.md §2.5). The paper's configurations are
+(C, E) ∈ {1, 0.5} × {0.25, 0.125}; the authors' code uses C = 1 with a fixed 250-step period.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Flexible communication (AR-Topk paper §III-B; ddl-methods.md §1.2): each step the
+"""Flexible communication (AR-Topk paper §III-B; docs/methods.md §1.2): each step the
 aggregation collective — AG, ART-Ring or ART-Tree — is the α-β cost-model argmin for the
 current network conditions, model size, worker count and keep fraction.
 

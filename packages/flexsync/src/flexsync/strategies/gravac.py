@@ -1,5 +1,5 @@
 """GraVAC: adaptive compression factor from the gradient information compression keeps
-(GraVAC paper Alg. 1, made precise in ddl-methods.md §3(a); decisions in §3(e)).
+(GraVAC paper Alg. 1, made precise in docs/methods.md §3(a); departures listed there).
 
 Compression factor (CF) θ means keep fraction 1/θ (θ = 1 is dense). Every step:
 
@@ -55,7 +55,7 @@ GAIN_SMOOTHING = ("ratio_of_ewma", "ewma_of_ratio")
 
 
 def candidate_schedule(theta_min: float, theta_max: float, policy: str) -> list[float]:
-    """The absolute candidate CFs (ddl-methods.md §3(a), §3(e)), each capped at θ_max.
+    """The absolute candidate CFs (docs/methods.md §3(a)), each capped at θ_max.
 
     exponential: θ_0·2^(2^(j−1)), j = 1, 2, … (10 → 20, 40, 160, 1000 with θ_max = 1000);
     geometric: θ_0·2^j (10 → 20, 40, …, 1280, 2000 with θ_max = 2000).
@@ -114,7 +114,7 @@ class SmoothedGain:
 
 class ThroughputTable:
     """T_comp[θ]: running mean of compression throughput T_sys·δ per CF actually sent
-    (θ = 1 is dense), ddl-methods.md §3(a) step 7 (a mean, not the last sample: §3(e))."""
+    (θ = 1 is dense), docs/methods.md §3(a) step 7 (a mean, not the last sample)."""
 
     def __init__(self) -> None:
         self.mean: dict[float, float] = {}
@@ -176,7 +176,7 @@ class GraVACOptions(SparsifierOptions):
 
 
 class GraVAC(Strategy):
-    """GraVAC (ddl-methods.md §3(a)). Defaults follow the paper's exponential policy.
+    """GraVAC (docs/methods.md §3(a)). Defaults follow the paper's exponential policy.
 
     Args:
         theta_min: initial minimum CF θ_0 (> 1); promoted at window boundaries.
@@ -289,7 +289,7 @@ class GraVAC(Strategy):
     # -- UpdateStep and CheckGraVAC ------------------------------------------------------
     def _record_throughput(self, ctx: StepContext) -> None:
         """UpdateStep for the previous step, now that its modeled duration is known:
-        T_sys = N·b / t, and T_comp[θ] takes T_sys·δ (ddl-methods.md §3(a) step 7)."""
+        T_sys = N·b / t, and T_comp[θ] takes T_sys·δ (docs/methods.md §3(a) step 7)."""
         if self._sent is None or not ctx.prev_step_s or ctx.prev_step_s <= 0:
             return
         theta, gain = self._sent

@@ -1,5 +1,5 @@
 """Shared machinery of strategies whose replicas step locally and are averaged now and then
-(SelSync, FedAvg, local SGD; ddl-methods.md §2.2 step 6 and §2.5).
+(SelSync, FedAvg, local SGD; docs/methods.md §2.2 step 6 and §2.5).
 
 * **Parameter averaging (PA)**: w_n ← (1/|S|)·Σ_{m∈S} w_m with one allreduce-SUM of the
   flattened parameters. Floating buffers (e.g. BatchNorm statistics) ride in the same message

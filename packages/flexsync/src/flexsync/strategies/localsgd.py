@@ -1,4 +1,4 @@
-"""Local SGD (ddl-methods.md §2.5): every worker steps on its own gradients; SelSync with
+"""Local SGD (docs/methods.md §2.5): every worker steps on its own gradients; SelSync with
 δ = ∞. ``average_every`` = H > 0 adds periodic parameter averaging every H steps (the common
 local-SGD variant); the default 0 never averages during training (the paper's baseline), and
 evaluation sees the replica mean (``eval_model``, see :mod:`~flexsync.strategies.local`).

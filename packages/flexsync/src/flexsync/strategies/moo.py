@@ -1,4 +1,4 @@
-"""Compression ratio chosen by multi-objective optimisation (ddl-methods.md §1.4).
+"""Compression ratio chosen by multi-objective optimisation (docs/methods.md §1.4).
 
 Two objectives over the keep fraction c ∈ [c_low, c_high]: the communication time of one
 step (analytic, from the α-β model under the current network) and 1/gain(c) (statistical

@@ -1,4 +1,4 @@
-"""ScaDLES (ddl-methods.md §4.2 and §4.4): training on streams of unequal rates.
+"""ScaDLES (docs/methods.md §4.2 and §4.4): training on streams of unequal rates.
 
 Each device trains on the batch its stream delivered (b_i, chosen by the stream sampler);
 the aggregate weights every device by its actual, post-injection batch size,

@@ -1,4 +1,4 @@
-"""SelSync: synchronise only when some worker's update is significant (ddl-methods.md §2).
+"""SelSync: synchronise only when some worker's update is significant (docs/methods.md §2).
 
 Per step on worker n (§2.2, paper order, allreduce variant):
 

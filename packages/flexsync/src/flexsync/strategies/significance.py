@@ -1,4 +1,4 @@
-"""SelSync's significance signal Δ of a worker's local update (ddl-methods.md §2.1).
+"""SelSync's significance signal Δ of a worker's local update (docs/methods.md §2.1).
 
 Paper form (Eq. 2, the default): u_i = ‖g_i‖² over the whole flattened local gradient,
 s_i = WindowedEWMA(u_i), Δ_i = |s_i − s_{i−1}| / s_{i−1}.

@@ -1,4 +1,4 @@
-"""Smoothing helpers for noisy per-step signals (ddl-methods.md §0.7).
+"""Smoothing helpers for noisy per-step signals (docs/methods.md §0.7).
 
 * :class:`WindowedEWMA` — the authors' windowed form: over the last W values,
   Σ_{j=1..W} (1−a)^j · x_{t−j+1} / Σ_{j=1..W} (1−a)^j (newest weighted (1−a), oldest (1−a)^W).

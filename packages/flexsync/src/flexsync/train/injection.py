@@ -1,4 +1,4 @@
-"""Data injection for non-IID training (ddl-methods.md §2.4 and §4.5), shared by SelSync and
+"""Data injection for non-IID training (docs/methods.md §2.4 and §4.5), shared by SelSync and
 ScaDLES.
 
 Each step some workers share part of their current mini-batch with peers, so every worker's
