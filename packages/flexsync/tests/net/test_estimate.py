@@ -50,3 +50,18 @@ def test_measured_conditions_ignore_non_finite_updates():
     assert src.at(5, 0, 0.0) == NetworkConditions(1e-3, 1e6) and src.updates == 0
     src.update(2e-3, 1e-7)
     assert src.at(5, 0, 0.0).bandwidth == pytest.approx(1e7)
+
+
+def test_small_messages_alone_never_yield_a_bandwidth():
+    """Only bookkeeping scalars in the window (torch DDP's gradients travel inside DDP): the
+    timings are latency plus rank skew, so no β may be fitted from them."""
+    rng = random.Random(1)
+    est = AlphaBetaEstimator(2)
+    for _ in range(100):
+        for nbytes in (8, 24, 40):
+            est.observe("allgather", None, nbytes, 1e-4 + rng.uniform(0, 5e-3))
+    assert est.fit() is None
+    beta = 1 / 2.5e6                           # one gradient-sized message makes β identifiable
+    for _ in range(10):
+        est.observe("allreduce", "ring", 262_144, cm.ring_allreduce(262_144, 2, 1e-4, beta))
+    assert est.fit() is not None

@@ -22,10 +22,24 @@ from flexsync.net.cost_model import coefficients
 
 
 class AlphaBetaEstimator:
-    def __init__(self, world: int, window: int = 200, min_samples: int = 10) -> None:
+    """Fits (α, β) to the timed collectives of a sliding window.
+
+    β is identifiable only from messages large enough for bandwidth to dominate their time:
+    below ``min_payload`` bytes a message's time is latency and waiting for the slowest rank,
+    and a fit over such messages alone turns that skew into an absurdly low bandwidth. This
+    is what happened with torch DDP, whose gradient traffic runs inside DDP (not timed here):
+    the window held only the loop's bookkeeping scalars, and on a 2.5 MB/s emulated link the
+    fitted bandwidth was reported at about 48 KB/s (issue 23). Without a large message in the window :meth:`fit` returns
+    None and the configured conditions stay in force.
+    """
+
+    def __init__(self, world: int, window: int = 200, min_samples: int = 10,
+                 min_payload: int = 65536) -> None:
         self.world = world
         self.min_samples = min_samples
+        self.min_payload = min_payload
         self._rows: deque[tuple[float, float, float]] = deque(maxlen=window)
+        self._large: deque[bool] = deque(maxlen=window)
 
     def observe(self, kind: str, algo: str | None, nbytes: float, seconds: float) -> None:
         if self.world <= 1 or kind == "barrier" or seconds <= 0:
@@ -33,6 +47,7 @@ class AlphaBetaEstimator:
         c = coefficients(kind, algo, self.world)
         if c[1] > 0:
             self._rows.append((c[0], c[1] * nbytes, seconds))
+            self._large.append(nbytes >= self.min_payload)
 
     def observe_many(self, timings: Iterable[tuple[str, str | None, int, float]]) -> None:
         for kind, algo, nbytes, seconds in timings:
@@ -40,7 +55,7 @@ class AlphaBetaEstimator:
 
     def fit(self) -> tuple[float, float] | None:
         """(α seconds, β seconds/byte), or None while the window cannot separate them."""
-        if len(self._rows) < self.min_samples:
+        if len(self._rows) < self.min_samples or not any(self._large):
             return None
         rows = np.array(self._rows)
         sizes = rows[:, 1]
