@@ -29,8 +29,8 @@ class AlphaBetaEstimator:
     and a fit over such messages alone turns that skew into an absurdly low bandwidth. This
     is what happened with torch DDP, whose gradient traffic runs inside DDP (not timed here):
     the window held only the loop's bookkeeping scalars, and on a 2.5 MB/s emulated link the
-    fitted bandwidth was reported at about 48 KB/s (issue 23). Without a large message in the window :meth:`fit` returns
-    None and the configured conditions stay in force.
+    fitted bandwidth was reported at about 48 KB/s (issue 23). Without a large message in the
+    window :meth:`fit` returns None and the configured conditions stay in force.
     """
 
     def __init__(self, world: int, window: int = 200, min_samples: int = 10,
