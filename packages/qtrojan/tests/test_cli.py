@@ -53,3 +53,34 @@ def test_switch_toggles_the_config_file(tmp_path, capsys) -> None:
     loaded = WrapConfig.load(p)
     assert not loaded.enabled and loaded.pre == (1.0,) and loaded.post == (2.0,)
     assert main(["switch", "on", str(tmp_path / "missing.json")]) == 2
+
+
+def test_attack_writes_the_config_that_switch_and_export_use(tmp_path, capsys) -> None:
+    from qtrojan.compiler import WrapConfig
+    from qtrojan.qnn import QNN
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("tasks:\n  - {name: d01, dataset: digits, classes: [0, 1], n_layers: 2, "
+                   "epochs: 3}\n")
+    out = tmp_path / "att"
+    assert main(["attack", str(cfg), "--out", str(out)]) == 0
+    summary = json.loads((out / "attack.json").read_text())
+    assert summary["cda_config_off"] == summary["cda_clean"]
+    assert summary["asr_config_on"] == 1.0 and summary["gates_added_when_on"] == 8
+    cal = out / "backend_calibration.json"
+    assert not WrapConfig.load(cal).enabled          # planted dormant
+    assert main(["switch", "on", str(cal)]) == 0 and WrapConfig.load(cal).enabled
+    for fmt, ext in (("qasm", "qasm"), ("pennylane", "py")):
+        assert main(["export", str(out), "--format", fmt]) == 0
+        clean, trojaned = (out / f"clean.{ext}").read_text(), (out / f"trojaned.{ext}").read_text()
+        assert trojaned.count("calibration") == clean.count("calibration") + 8
+    # the saved victim is the one that was attacked: re-attacking it gives the same state
+    again = tmp_path / "again"
+    assert main(["attack", str(cfg), "--out", str(again), "--model", str(out / "victim.json"),
+                 "--omit-when-disabled"]) == 0
+    assert json.loads((again / "attack.json").read_text())["state_bits"] == summary["state_bits"]
+    assert QNN.load(again / "victim.json").to_dict() == QNN.load(out / "victim.json").to_dict()
+    capsys.readouterr()
+    assert main(["attack", str(cfg), "--out", str(again), "--task", "nope"]) == 2
+    assert "no task 'nope'" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing")]) == 2

@@ -37,8 +37,7 @@ def test_digits01_qtrojan_against_dpba(trained01: QNN, digits01: TaskData) -> No
                                non_target_only=True) >= 0.95
 
 
-def test_dpba_implants_its_trigger(trained01: QNN,
-                                                              digits01: TaskData) -> None:
+def test_dpba_implants_its_trigger(trained01: QNN, digits01: TaskData) -> None:
     d, t = digits01, 0
     trig = Trigger(1, math.pi)  # a feature value the clean victim does not map to the target
     x_trig, _ = triggered_test(d.x_test, d.y_test, t, trig)

@@ -1,4 +1,8 @@
-"""Command line: ``qtrojan run [config]`` and ``qtrojan switch {on,off} CONFIG_JSON``."""
+"""Command line: ``qtrojan run``, ``attack``, ``switch``, ``export`` (see ``--help`` of each).
+
+``attack`` trains (or loads) a victim and plants the QTrojan compiler config, ``switch`` turns
+that config on or off, and ``export`` writes the clean and trojaned circuits for other tools.
+"""
 
 from __future__ import annotations
 
@@ -63,23 +67,90 @@ def _switch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attack(args: argparse.Namespace) -> int:
+    import torch
+
+    from qtrojan.experiments.config import ExperimentConfig
+    from qtrojan.experiments.runner import CALIBRATION_FILE, attack_to_dir, find_task
+
+    torch.set_num_threads(1)
+    try:
+        cfg = ExperimentConfig.load(args.config, args.set)
+        task = find_task(cfg, args.task)
+        summary = attack_to_dir(task, cfg, args.out, enabled=args.enable,
+                                omit_when_disabled=args.omit_when_disabled,
+                                model_path=args.model)
+    except (OSError, ValueError) as e:
+        print(f"qtrojan: {e}", file=sys.stderr)
+        return 2
+    print(f"{task.name}: target class {summary['target_label']}, state "
+          f"{''.join(map(str, summary['state_bits']))} ({summary['state_mode']}, margin "
+          f"{summary['margin']:.3f}); CDA with the config off {summary['cda_config_off']:.3f} "
+          f"(clean {summary['cda_clean']:.3f}), ASR with it on {summary['asr_config_on']:.3f}, "
+          f"+{summary['gates_added_when_on']} gates")
+    print(f"wrote {Path(args.out) / CALIBRATION_FILE} (enabled = "
+          f"{str(args.enable).lower()}; `qtrojan switch on|off` toggles it)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from qtrojan.compiler import WrapConfig
+    from qtrojan.experiments.runner import CALIBRATION_FILE, VICTIM_FILE
+    from qtrojan.export import export_circuits
+    from qtrojan.qnn import QNN
+
+    src = Path(args.attack_dir)
+    try:
+        model = QNN.load(args.model or src / VICTIM_FILE)
+        config = WrapConfig.load(args.calibration or src / CALIBRATION_FILE)
+        paths = export_circuits(model, config, args.out or src, args.format)
+    except (OSError, ValueError) as e:
+        print(f"qtrojan: {e}", file=sys.stderr)
+        return 2
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="YAML/JSON experiment config (default: built-in "
+                   "n=4 grid, same as configs/default.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (YAML value; dotted keys such as "
+                   "tasks.0.epochs=3); repeatable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser for the ``qtrojan`` command."""
     p = argparse.ArgumentParser(prog="qtrojan", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train victims, evaluate clean / QTrojan / DPBA, write tables")
-    r.add_argument("config", nargs="?", help="YAML/JSON experiment config (default: built-in "
-                   "n=4 grid, same as configs/default.yaml)")
+    _add_config_args(r)
     r.add_argument("--out", default="qtrojan-results", help="output directory")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field (YAML value; dotted keys such as "
-                   "tasks.0.epochs=3); repeatable")
     r.add_argument("--quiet", action="store_true", help="no per-model progress lines")
     r.set_defaults(func=_run)
     s = sub.add_parser("switch", help="enable or disable the backdoor in a compiler config file")
     s.add_argument("state", choices=("on", "off"))
     s.add_argument("path", help="calibration config JSON written by qtrojan")
     s.set_defaults(func=_switch)
+    a = sub.add_parser("attack", help="train (or load) a victim and write the QTrojan "
+                       "compiler config beside it")
+    _add_config_args(a)
+    a.add_argument("--task", help="task name in the config (default: the first task)")
+    a.add_argument("--out", default="qtrojan-attack", help="output directory")
+    a.add_argument("--model", help="attack this saved victim (victim.json) instead of training")
+    a.add_argument("--enable", action="store_true", help="write the config switched on")
+    a.add_argument("--omit-when-disabled", action="store_true",
+                   help="the compiler inserts nothing while the config is off")
+    a.set_defaults(func=_attack)
+    e = sub.add_parser("export", help="write the clean and trojaned circuits of an attack dir")
+    e.add_argument("attack_dir", help="directory written by `qtrojan attack`")
+    e.add_argument("--format", choices=("qasm", "pennylane"), default="qasm",
+                   help="OpenQASM 3 (inputs as `input float[64] x_i`) or a PennyLane script")
+    e.add_argument("--out", help="output directory (default: the attack directory)")
+    e.add_argument("--model", help="model file (default: ATTACK_DIR/victim.json)")
+    e.add_argument("--calibration",
+                   help="config file (default: ATTACK_DIR/backend_calibration.json)")
+    e.set_defaults(func=_export)
     return p
 
 

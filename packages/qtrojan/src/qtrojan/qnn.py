@@ -8,7 +8,10 @@ classical trainable parameters: the model is purely quantum. Weights start unifo
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,6 +41,44 @@ class QNN(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         n_w = ansatz_weight_count(n_qubits, n_layers, ansatz)
         self.weights = nn.Parameter(torch.rand(n_w, generator=gen) * (2 * math.pi))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Architecture and weights as JSON-ready data (how a victim leaves the process)."""
+        return {"n_qubits": self.n_qubits, "n_layers": self.n_layers,
+                "n_classes": self.n_classes, "axes": self.axes, "ansatz": self.ansatz,
+                "tau": self.tau, "weights": [float(w) for w in self.weights.detach()]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QNN:
+        """Rebuild a model written by :meth:`to_dict`; names a missing or bad field."""
+        keys = ("n_qubits", "n_layers", "n_classes", "axes", "ansatz", "tau", "weights")
+        if not isinstance(data, dict):
+            raise ValueError("model file must hold a JSON object")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise ValueError(f"model file lacks field(s) {missing}")
+        model = cls(data["n_qubits"], data["n_layers"], data["n_classes"], data["axes"],
+                    data["ansatz"], data["tau"])
+        w = torch.tensor(data["weights"], dtype=torch.float32)
+        if w.shape != model.weights.shape:
+            raise ValueError(f"model file has {w.numel()} weights, the architecture needs "
+                             f"{model.weights.numel()}")
+        with torch.no_grad():
+            model.weights.copy_(w)
+        return model
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`to_dict` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict()) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> QNN:
+        """Read a model written by :meth:`save`."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not a JSON model file: {e}") from e
+        return cls.from_dict(data)
 
     @property
     def n_features(self) -> int:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -164,3 +167,62 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = lambda s:
     for task in cfg.tasks:
         records.extend(run_task(task, cfg, log))
     return records
+
+
+#: file names ``qtrojan attack`` writes into its output directory
+VICTIM_FILE = "victim.json"
+CALIBRATION_FILE = "backend_calibration.json"
+ATTACK_FILE = "attack.json"
+
+
+def find_task(cfg: ExperimentConfig, name: str | None) -> TaskConfig:
+    """The task called ``name`` (the first task when ``None``); names the choices if absent."""
+    if name is None:
+        return cfg.tasks[0]
+    for task in cfg.tasks:
+        if task.name == name:
+            return task
+    raise ValueError(f"no task {name!r} in the config; tasks: {[t.name for t in cfg.tasks]}")
+
+
+def attack_to_dir(task: TaskConfig, cfg: ExperimentConfig, out_dir: str | Path,
+                  enabled: bool = False, omit_when_disabled: bool = False,
+                  model_path: str | Path | None = None) -> dict[str, Any]:
+    """Train (or load) the victim, plant the QTrojan config, and write both to ``out_dir``.
+
+    What the attacker leaves behind: ``victim.json`` (the deployed model), the compiler config
+    ``backend_calibration.json`` (dormant unless ``enabled``; ``qtrojan switch`` toggles it) and
+    ``attack.json`` with the chosen state and the CDA/ASR measured on the task's test split.
+    """
+    data = load_task_data(task, cfg)
+    if model_path is None:
+        model = new_model(task, cfg)
+        fit(model, data.x_train, data.y_train, task.epochs, cfg)
+    else:
+        model = QNN.load(model_path)
+        if model.n_features != data.n_features or model.n_classes != len(task.classes):
+            raise ValueError(f"model {model_path} reads {model.n_features} features and has "
+                             f"{model.n_classes} classes; task {task.name} has "
+                             f"{data.n_features} and {len(task.classes)}")
+    t = cfg.target
+    state = select_target_state(model, t, cfg.target_mode)
+    config = build_config(model, state, enabled=enabled, omit_when_disabled=omit_when_disabled)
+    on, report = deploy(model, dataclasses.replace(config, enabled=True))
+    off, _ = deploy(model, dataclasses.replace(config, enabled=False))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / VICTIM_FILE)
+    config.save(out / CALIBRATION_FILE)
+    summary = {
+        "task": task.name, "target": t, "target_label": task.classes[t],
+        "state_mode": state.mode, "state_bits": list(state.bits), "margin": state.margin,
+        "enabled": enabled, "omit_when_disabled": omit_when_disabled,
+        "gates_added_when_on": report.gate_overhead, "depth_added_when_on":
+            report.depth_overhead,
+        "cda_clean": accuracy(model.predict(data.x_test), data.y_test),
+        "cda_config_off": accuracy(model.predict(data.x_test, off), data.y_test),
+        "asr_config_on": attack_success_rate(model.predict(data.x_test, on), t, data.y_test,
+                                             non_target_only=True),
+    }
+    (out / ATTACK_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
