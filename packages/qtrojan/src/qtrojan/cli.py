@@ -111,6 +111,59 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
+
+
+def _dpba_from(path: str | None) -> dict[str, tuple[int, float, float]] | None:
+    """Per task, the validation-chosen DPBA (trigger, rate) of a ``comparison.json``."""
+    import json
+
+    if path is None:
+        return None
+    tasks = json.loads(Path(path).read_text())["summary"]["tasks"]
+    return {name: (int(e["best_over_sweep"]["trigger_feature"]),
+                   float(e["best_over_sweep"]["trigger_value"]),
+                   float(e["best_over_sweep"]["rate"])) for name, e in tasks.items()}
+
+
+def _noise(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from qtrojan.experiments.config import ExperimentConfig
+    from qtrojan.experiments.studies import format_noise, noise_study, summarize_noise
+
+    torch.set_num_threads(1)
+    try:
+        cfg = ExperimentConfig.load(args.config, args.set)
+        settings = _dpba_from(args.dpba_from)
+        from qtrojan.noise import NoiseModel
+
+        for p in args.depolarizing:
+            NoiseModel(depolarizing=p)
+        for q in args.readout:
+            NoiseModel(readout=q)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"qtrojan: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    rows = noise_study(cfg, args.depolarizing, args.readout, settings, log)
+    summary = summarize_noise(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "noise.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2)
+                                    + "\n")
+    print(format_noise(summary))
+    print(f"\nwrote {out / 'noise.json'} in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="YAML/JSON experiment config (default: built-in "
                    "n=4 grid, same as configs/default.yaml)")
@@ -151,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--calibration",
                    help="config file (default: ATTACK_DIR/backend_calibration.json)")
     e.set_defaults(func=_export)
+    n = sub.add_parser("noise", help="CDA and ASR under depolarising and readout noise")
+    _add_config_args(n)
+    n.add_argument("--out", default="qtrojan-noise", help="output directory")
+    n.add_argument("--depolarizing", type=_floats, default=[0.0, 0.001, 0.003, 0.01, 0.03],
+                   help="comma-separated depolarising strengths per gate and wire")
+    n.add_argument("--readout", type=_floats, default=[0.02, 0.05, 0.1, 0.2],
+                   help="comma-separated readout flip probabilities")
+    n.add_argument("--dpba-from", help="comparison.json of `qtrojan run`: use each task's "
+                   "validation-chosen DPBA (default: the config's trigger at fixed_rate)")
+    n.add_argument("--quiet", action="store_true", help="no progress lines")
+    n.set_defaults(func=_noise)
     return p
 
 
