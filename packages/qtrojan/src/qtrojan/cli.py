@@ -164,6 +164,42 @@ def _noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detect(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from qtrojan.experiments.config import ExperimentConfig
+    from qtrojan.experiments.studies import (
+        detection_rows,
+        format_detection,
+        summarize_detection,
+    )
+
+    torch.set_num_threads(1)
+    try:
+        cfg = ExperimentConfig.load(args.config, args.set)
+        settings = _dpba_from(args.dpba_from)
+        if not 0.0 <= args.max_fpr < 1.0:
+            raise ValueError(f"--max-fpr must be in [0, 1), got {args.max_fpr}")
+    except (OSError, ValueError, KeyError) as e:
+        print(f"qtrojan: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    rows = detection_rows(cfg, settings, log)
+    summary = summarize_detection(rows, args.max_fpr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "detection.json").write_text(json.dumps({"rows": rows, "summary": summary},
+                                                   indent=2) + "\n")
+    print(format_detection(summary))
+    print(f"\nactive QTrojan ASR after identity stripping (min over circuits): "
+          f"{summary['qtrojan_on_asr_after_strip_min']}")
+    print(f"wrote {out / 'detection.json'} in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="YAML/JSON experiment config (default: built-in "
                    "n=4 grid, same as configs/default.yaml)")
@@ -215,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "validation-chosen DPBA (default: the config's trigger at fixed_rate)")
     n.add_argument("--quiet", action="store_true", help="no progress lines")
     n.set_defaults(func=_noise)
+    d = sub.add_parser("detect", help="detectors (gate audit, identity stripping, output "
+                       "spread) on held-out circuits: detection rate, false positives, ROC")
+    _add_config_args(d)
+    d.add_argument("--out", default="qtrojan-detect", help="output directory")
+    d.add_argument("--dpba-from", help="comparison.json of `qtrojan run` (as for `noise`)")
+    d.add_argument("--max-fpr", type=float, default=0.05,
+                   help="false positive rate the threshold is calibrated for")
+    d.add_argument("--quiet", action="store_true", help="no progress lines")
+    d.set_defaults(func=_detect)
     return p
 
 

@@ -55,3 +55,25 @@ def test_strong_noise_changes_results_and_readout_alone_keeps_exact_argmax(rows:
     summary = summarize_noise(rows)
     assert len(summary) == 3 and all(e["n_seeds"] == 2 for e in summary)
     assert "QTrojan ASR" in format_noise(summary)
+
+
+def test_detection_study_on_held_out_seeds() -> None:
+    from qtrojan.experiments.studies import (
+        detection_rows,
+        format_detection,
+        summarize_detection,
+    )
+
+    cfg = dataclasses.replace(TINY, seeds=4, shots=0)
+    rows = detection_rows(cfg)
+    assert len(rows) == 4 * 5
+    s = summarize_detection(rows)
+    assert s["calibration_seeds"] == [0, 1] and s["held_out_seeds"] == [2, 3]
+    audit = s["detectors"]["audit"]
+    assert audit["held_out_fpr"] == 0.0
+    assert audit["kinds"]["qtrojan_on"]["tpr"] == 1.0
+    assert audit["kinds"]["qtrojan_dormant_omitted"]["tpr"] == 0.0   # nothing to see
+    assert s["detectors"]["audit_after_strip"]["kinds"]["qtrojan_dormant_rx0"]["tpr"] == 0.0
+    assert s["detectors"]["output_spread"]["kinds"]["qtrojan_on"]["auc"] == 1.0
+    assert s["qtrojan_on_asr_after_strip_min"] == 1.0
+    assert "output_spread" in format_detection(s)

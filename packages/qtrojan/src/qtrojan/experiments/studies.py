@@ -140,3 +140,120 @@ def format_noise(summary: list[dict[str, Any]]) -> str:
         lines.append(f"| {e['task']} | {e['depolarizing']:g} | {e['readout']:g} | "
                      f"{e['shots'] or 'exact'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# --- detection (issue 21): audit, identity stripping, output-spread probe; ROC on held-out ---
+
+#: circuits of the detection study: the benign victim and four backdoored deployments
+DETECTION_KINDS = ("benign", "qtrojan_on", "qtrojan_dormant_rx0", "qtrojan_dormant_omitted",
+                   "dpba")
+#: detectors (higher score = more suspicious)
+DETECTORS = ("audit", "audit_after_strip", "output_spread")
+
+
+def _deployments(task: TaskConfig, cfg: ExperimentConfig, data: TaskData,
+                 setting: tuple[int, float, float]) -> dict[str, tuple[QNN, Circuit]]:
+    """The five circuits of one (task, seed): ``(model, circuit the compiler produced)``."""
+    t = cfg.target
+    clean = new_model(task, cfg)
+    fit(clean, data.x_train, data.y_train, task.epochs, cfg)
+    state = select_target_state(clean, t, cfg.target_mode)
+    feature, value, rate = setting
+    ps = dpba.poison(data.x_train, data.y_train, rate, t, dpba.Trigger(feature, value),
+                     seed=cfg.seed)
+    poisoned = new_model(task, cfg)
+    fit(poisoned, ps.x, ps.y, task.epochs, cfg)
+    variants = (("qtrojan_on", True, False), ("qtrojan_dormant_rx0", False, False),
+                ("qtrojan_dormant_omitted", False, True))
+    compiled = {kind: deploy(clean, build_config(clean, state, enabled=on,
+                                                 omit_when_disabled=omit))[0]
+                for kind, on, omit in variants}
+    return {"benign": (clean, clean.circuit), **{k: (clean, c) for k, c in compiled.items()},
+            "dpba": (poisoned, poisoned.circuit)}
+
+
+def detection_rows(cfg: ExperimentConfig, dpba_settings: dict[str, tuple[int, float, float]]
+                   | None = None, log: Callable[[str], None] = lambda s: None
+                   ) -> list[dict[str, Any]]:
+    """One row per (task, seed, circuit kind) with every detector's score.
+
+    The probe inputs of ``output_spread`` are the task's test split (held out from training);
+    with ``cfg.shots`` > 0 the probe sees finite-shot estimates, as a black-box user would.
+    """
+    from qtrojan.detect import gate_audit, output_spread, strip_identities
+
+    rows = []
+    for task in cfg.tasks:
+        setting = (dpba_settings or {}).get(
+            task.name, (cfg.trigger_feature, cfg.trigger_value, cfg.fixed_rate))
+        data = load_task_data(task, cfg)
+        for k in range(cfg.seeds):
+            seed_cfg = dataclasses.replace(cfg, seed=cfg.seed + k)
+            gen = torch.Generator().manual_seed(seed_cfg.seed)
+            for kind, (model, circuit) in _deployments(task, seed_cfg, data, setting).items():
+                rows.append({
+                    "task": task.name, "seed": seed_cfg.seed, "kind": kind,
+                    "audit": float(gate_audit(model.circuit, circuit).score),
+                    "audit_after_strip": float(gate_audit(
+                        model.circuit, strip_identities(circuit)).score),
+                    "output_spread": -output_spread(model, circuit, data.x_test, cfg.shots,
+                                                    gen),
+                    "asr_after_strip": _strip_asr(model, circuit, data, cfg.target)
+                    if kind == "qtrojan_on" else None,
+                })
+            log(f"[{task.name}] detection seed {seed_cfg.seed} done")
+    return rows
+
+
+def _strip_asr(model: QNN, circuit: Circuit, data: TaskData, target: int) -> float:
+    from qtrojan.detect import strip_identities
+
+    return attack_success_rate(model.predict(data.x_test, strip_identities(circuit)), target,
+                               data.y_test, non_target_only=True)
+
+
+def summarize_detection(rows: list[dict[str, Any]], max_fpr: float = 0.05) -> dict[str, Any]:
+    """Calibrate on the first half of the seeds, evaluate on the held-out second half.
+
+    Per detector and backdoor kind: the threshold chosen on calibration benign circuits for a
+    false positive rate <= ``max_fpr``, then on the held-out circuits the detection rate (TPR),
+    the false positive rate, and the ROC curve with its AUC.
+    """
+    from qtrojan.detect import roc, threshold_at_fpr
+
+    seeds = sorted({r["seed"] for r in rows})
+    if len(seeds) < 2:
+        raise ValueError("the detection study needs >= 2 seeds (calibration and held-out)")
+    calib = set(seeds[: len(seeds) // 2])
+    out: dict[str, Any] = {"max_fpr": max_fpr, "calibration_seeds": sorted(calib),
+                           "held_out_seeds": [s for s in seeds if s not in calib],
+                           "detectors": {}}
+    for det in DETECTORS:
+        cal_benign = [r[det] for r in rows if r["kind"] == "benign" and r["seed"] in calib]
+        th = threshold_at_fpr(cal_benign, max_fpr)
+        held = [r for r in rows if r["seed"] not in calib]
+        benign = [r[det] for r in held if r["kind"] == "benign"]
+        entry: dict[str, Any] = {"threshold": th,
+                                 "held_out_fpr": sum(s >= th for s in benign) / len(benign),
+                                 "kinds": {}}
+        for kind in DETECTION_KINDS[1:]:
+            attacked = [r[det] for r in held if r["kind"] == kind]
+            curve = roc(benign, attacked)
+            entry["kinds"][kind] = {"tpr": sum(s >= th for s in attacked) / len(attacked),
+                                    "auc": curve.auc, "roc_fpr": list(curve.fpr),
+                                    "roc_tpr": list(curve.tpr), "n": len(attacked)}
+        out["detectors"][det] = entry
+    strip = [r["asr_after_strip"] for r in rows if r["asr_after_strip"] is not None]
+    out["qtrojan_on_asr_after_strip_min"] = min(strip) if strip else None
+    return out
+
+
+def format_detection(summary: dict[str, Any]) -> str:
+    """Markdown table: detection rate at the calibrated threshold and AUC, held-out circuits."""
+    kinds = DETECTION_KINDS[1:]
+    lines = ["| detector | held-out FPR | " + " | ".join(f"{k}: TPR / AUC" for k in kinds)
+             + " |", "|" + "---|" * (2 + len(kinds))]
+    for det, e in summary["detectors"].items():
+        cells = [f"{e['kinds'][k]['tpr']:.2f} / {e['kinds'][k]['auc']:.2f}" for k in kinds]
+        lines.append(f"| {det} | {e['held_out_fpr']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
