@@ -4,8 +4,8 @@ no two modules import each other, directly or in a cycle (function-level imports
 The layers, top to bottom (ARCHITECTURE in the package README):
 
     cli, bench, the package's public face  →  api  →  launch, preflight  →  train.assemble
-    →  report  →  train (loop, checkpoint, metrics, injection), integrations  →  config
-    →  strategies, data, models  →  compress, comm  →  net, errors
+    →  report  →  train (loop, checkpoint, metrics, injection), integrations
+    →  config, workloads  →  strategies, data, models  →  compress, comm  →  net, errors
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ LAYERS = [
     ("flexsync.net", 0), ("flexsync.errors", 0),
     ("flexsync.compress", 1), ("flexsync.comm", 1),
     ("flexsync.strategies", 2), ("flexsync.data", 2), ("flexsync.models", 2),
-    ("flexsync.config", 3),
+    ("flexsync.config", 3), ("flexsync.workloads", 3),
     ("flexsync.train", 4), ("flexsync.integrations", 4),
     ("flexsync.report", 5),
     ("flexsync.train.assemble", 6),
     ("flexsync.launch", 7), ("flexsync.preflight", 7),
     ("flexsync.api", 8),
-    ("flexsync.cli", 9), ("flexsync.bench", 9), ("flexsync.__main__", 9), ("flexsync", 9),
+    ("flexsync.cli", 9), ("flexsync.bench", 9), ("flexsync.quality", 9),
+    ("flexsync.__main__", 9), ("flexsync", 9),
 ]
 
 

@@ -135,8 +135,10 @@ def _demo(args: argparse.Namespace) -> int:
     dirs = []
     for name, extra in runs.items():
         cfg = build_config({**base, **extra, "out": str(root / name)})
+        from flexsync.net.conditions import NetworkConditions
+
         print(f"== {name}: {cfg.workers} workers, {cfg.steps} steps, modeled network "
-              f"{cfg.network.alpha} / {cfg.network.bandwidth}", flush=True)
+              f"{NetworkConditions(cfg.network.alpha, cfg.network.bandwidth)}", flush=True)
         train(cfg)
         dirs.append(root / name)
     print()
@@ -148,6 +150,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from flexsync import bench
 
+    if args.suite == "quality":
+        return _bench_quality(args)
     out = Path(args.out)
     opts = {"workers": args.workers}
     if args.suite in ("fidelity", "emulated"):
@@ -158,6 +162,25 @@ def _bench(args: argparse.Namespace) -> int:
         opts["only"] = args.only
     print(bench.SUITES[args.suite](out, **opts))
     print(f"\nwritten to {out / (args.suite + '.md')}")
+    return 0
+
+
+def _bench_quality(args: argparse.Namespace) -> int:
+    from flexsync import quality
+
+    def pick(given: list[str] | None, table: dict) -> list[str]:
+        return list(table) if not given or given == ["all"] else given
+
+    command = "flexsync bench quality " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    try:
+        text = quality.run(Path(args.out), pick(args.workloads, quality.WORKLOADS),
+                           pick(args.regimes, quality.REGIMES),
+                           pick(args.strategies, quality.STRATEGIES), args.seeds,
+                           args.workers, args.set or [], command.strip())
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(text)
+    print(f"\nwritten to {Path(args.out) / 'quality.md'}")
     return 0
 
 
@@ -191,8 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("runs", nargs="+")
     t.set_defaults(fn=_table)
 
-    b = sub.add_parser("bench", help="run a benchmark suite (fidelity, overhead, emulated)")
-    b.add_argument("suite", choices=["fidelity", "overhead", "emulated"])
+    b = sub.add_parser("bench", help="run a benchmark suite (quality, fidelity, overhead, "
+                       "emulated)")
+    b.add_argument("suite", choices=["quality", "fidelity", "overhead", "emulated"])
+    b.add_argument("--workloads", nargs="+", help="quality: subset of workloads (default all)")
+    b.add_argument("--regimes", nargs="+", help="quality: subset of network regimes")
+    b.add_argument("--strategies", nargs="+", help="quality: subset of strategies")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="quality: seeds")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="quality: override a config key of every run, e.g. --set steps=200")
     b.add_argument("--workers", type=int, default=4)
     b.add_argument("--bandwidth", default="50mbit", help="emulated uplink rate")
     b.add_argument("--steps", type=int)

@@ -19,6 +19,7 @@ from flexsync.models import MODEL_SIZES, MODELS
 from flexsync.net.units import parse_bandwidth, parse_duration
 from flexsync.strategies import STRATEGIES
 from flexsync.strategies.options import Strict, locate
+from flexsync.workloads import defaults_for as workload_defaults
 
 _Strict = Strict
 
@@ -144,6 +145,9 @@ class DataConfig(_Strict):
     train_size: int = Field(20000, ge=1)
     test_size: int = Field(4000, ge=1)
     image_size: int = Field(16, ge=4)
+    difficulty: Literal["easy", "hard"] = Field(
+        "hard", description="synthetic-images-hard: the preset of class overlap, noise and "
+        "variation (data/hard_images.py)")
     vocab: int = Field(1000, ge=2)
     train_tokens: int = Field(200_000, ge=100)
     test_tokens: int = Field(20_000, ge=100)
@@ -157,6 +161,8 @@ class DataConfig(_Strict):
         keys: tuple[str, ...] = ()
         if dataset == "synthetic-images":
             keys = ("classes", "prototypes", "noise", "train_size", "test_size", "image_size")
+        elif dataset == "synthetic-images-hard":
+            keys = ("difficulty", "train_size", "test_size", "image_size")
         elif dataset == "synthetic-text":
             keys = ("vocab", "train_tokens", "test_tokens", "seq_len")
         elif dataset == "stdlib-text":
@@ -165,10 +171,16 @@ class DataConfig(_Strict):
 
 
 class OptimizerConfig(_Strict):
-    name: Literal["sgd", "adam"] = "sgd"
+    """The local optimizer every strategy steps, and its learning-rate schedule:
+    ``constant``, or ``cosine`` decay to 0 over the run's steps; either after a linear
+    warm-up of ``warmup_steps``."""
+
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: float = Field(0.01, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
 
 
 class ClockConfig(_Strict):
@@ -322,18 +334,31 @@ def defaults() -> dict[str, Any]:
     return d
 
 
+def _workload_defaults(user: dict[str, Any]) -> dict[str, Any]:
+    """The defaults of the (dataset, model) pair the user's keys name (flexsync.workloads);
+    a budget in steps is dropped when the user gives epochs."""
+    base = Config.model_fields
+    found = workload_defaults(str(user.get("dataset", base["dataset"].default)),
+                              str(user.get("model", base["model"].default)))
+    if user.get("epochs") is not None:
+        found.pop("steps", None)
+    return found
+
+
 def build_config(tree: dict[str, Any] | None = None, overrides: list[str] = ()) -> Config:
-    """Defaults, then the YAML tree, then each ``--set`` override; validated as a whole."""
+    """Defaults, the (dataset, model) pair's defaults (:mod:`flexsync.workloads`), then the
+    YAML tree, then each ``--set`` override; validated as a whole."""
     if tree is not None and not isinstance(tree, dict):
         raise ConfigError(f"a configuration must be a mapping of keys to values, got "
                           f"{type(tree).__name__}")
-    merged = _merge(defaults(), _shorthand(tree or {}))
+    user = _shorthand(tree or {})
     for a in overrides:
         if not isinstance(a, str):
             raise ConfigError(f"an override must be a 'dotted.key=value' string, got {a!r}")
         patch: dict[str, Any] = {}
         set_dotted(patch, a)
-        merged = _merge(merged, _shorthand(patch))
+        user = _merge(user, _shorthand(patch))
+    merged = _merge(_merge(defaults(), _workload_defaults(user)), user)
     try:
         return Config.model_validate(merged)
     except ValidationError as e:

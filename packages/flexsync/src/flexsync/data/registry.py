@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flexsync.data import bundled, stdlib_text, synthetic
+from flexsync.data import bundled, hard_images, stdlib_text, synthetic
 from flexsync.data.dataset import Dataset
 
 BUILDERS = {
     "synthetic-images": synthetic.synthetic_images,
+    "synthetic-images-hard": hard_images.synthetic_images_hard,
     "synthetic-text": synthetic.synthetic_text,
     "digits": bundled.digits,
     "mnist": bundled.mnist,

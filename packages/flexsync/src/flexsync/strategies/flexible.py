@@ -28,6 +28,9 @@ class FlexibleOptions(SparseOptions):
     collectives: list[Collective] = Field(["allgather", "art_ring", "art_tree"], min_length=1,
                                           description="the candidates of the cost-model choice")
 
+    def network_aware(self) -> bool:
+        return True                 # the collective is the α-β argmin
+
 
 class Flexible(SparseStrategy):
     name = "flexible"

@@ -174,6 +174,9 @@ class GraVACOptions(SparsifierOptions):
                              f"({self.theta_max})")
         return self
 
+    def network_aware(self) -> bool:
+        return True          # throughput = samples per modeled step time
+
 
 class GraVAC(Strategy):
     """GraVAC (docs/methods.md §3(a)). Defaults follow the paper's exponential policy.

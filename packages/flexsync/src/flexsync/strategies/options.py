@@ -59,6 +59,13 @@ class Strict(BaseModel):
 class Options(Strict):
     """Base of every strategy's options."""
 
+    def network_aware(self) -> bool:
+        """Whether the strategy's decisions (what it sends, and when) depend on the network
+        conditions or on the modeled step time. A run of a strategy that is not network-aware
+        sends the same messages under every network, so it can be priced under any other
+        network afterwards from its per-step records (``flexsync bench quality``)."""
+        return False
+
     @classmethod
     def parse(cls, strategy: str, given: dict[str, Any]) -> Options:
         """Validate keyword options of ``strategy``; raise :class:`ConfigError` naming each

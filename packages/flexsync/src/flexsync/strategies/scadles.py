@@ -42,6 +42,9 @@ class ScaDLESOptions(Options):
     metric: Literal["paper", "code"] = "paper"
     smoothing: float = Field(0.1, gt=0, le=1)
 
+    def network_aware(self) -> bool:
+        return True          # stream arrivals follow the modeled clock
+
 
 class ScaDLES(Strategy):
     name = "scadles"

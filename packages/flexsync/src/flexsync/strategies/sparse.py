@@ -57,6 +57,9 @@ class SparseOptions(SparsifierOptions):
             raise ValueError("'moo' options need ratio: moo")
         return self
 
+    def network_aware(self) -> bool:
+        return self.ratio == "moo"          # the MOO search prices candidate ratios
+
 
 @dataclass
 class Aggregate:

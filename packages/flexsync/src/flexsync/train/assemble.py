@@ -84,7 +84,30 @@ def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     o = cfg.optimizer
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
     return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: int) -> float:
+    """The learning-rate multiplier at ``step`` (0-based) of ``total``: a linear warm-up over
+    ``warmup`` steps, then constant or cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int
+                    ) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """The run's learning-rate schedule (None for a constant rate without warm-up)."""
+    o = cfg.optimizer
+    if o.schedule == "constant" and o.warmup_steps == 0:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total_steps, o.schedule, o.warmup_steps))
 
 
 def prepare_dataset(cfg: Config, user: UserParts | None = None) -> Dataset:
@@ -162,6 +185,7 @@ def build_run(cfg: Config, comm: Communicator, user: UserParts | None = None) ->
     source = conditions_from(cfg)
     sampler = build_sampler(cfg, data, comm.world_size, comm.rank)
     spe = sampler.steps_per_epoch
+    total = cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * spe))
     return Run(
         cfg=cfg, comm=comm, data=data, model=model, net=strategy.wrap_model(model),
         optimizer=optimizer, strategy=strategy, sampler=sampler,
@@ -171,7 +195,7 @@ def build_run(cfg: Config, comm: Communicator, user: UserParts | None = None) ->
         estimator=(AlphaBetaEstimator(comm.world_size)
                    if isinstance(source, MeasuredConditions) else None),
         contexts=ContextBuilder(source, spe, int(priced) if priced else None),
-        total_steps=cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * spe)),
+        total_steps=total, scheduler=build_scheduler(cfg, optimizer, total),
     )
 
 
@@ -182,6 +206,8 @@ def checkpoint_parts(run: Run, st: RunState) -> dict[str, Any]:
                              "clock": run.clock, "loop": st, "comm": run.comm, "rng": TorchRNG()}
     if run.source is not None:
         parts["conditions"] = run.source
+    if run.scheduler is not None:
+        parts["scheduler"] = run.scheduler
     return parts
 
 

@@ -125,6 +125,7 @@ class Run:
     estimator: AlphaBetaEstimator | None
     contexts: ContextBuilder
     total_steps: int
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
 
     @property
     def streaming(self) -> bool:
@@ -180,6 +181,8 @@ def train_step(run: Run, st: RunState) -> dict[str, Any]:
         st.skipped += 1
     else:
         run.strategy.step(ctx)
+    if run.scheduler is not None:
+        run.scheduler.step()
     w2 = time.perf_counter()
     compute = (time.thread_time() - c0 if cfg.clock.compute == "measured"
                else _compute_model(cfg, len(idx)))
@@ -230,7 +233,12 @@ def _row(run: Run, st: RunState, mean_loss: float, t: StepTime, records: list,
         "step_compute_s": t.compute, "step_comm_s": t.comm,
         "step_bytes": sum(r.nbytes for r in records), "bytes_sent": comm.total_bytes,
         "collectives": len(records),
+        "comm": [[r.kind, r.algo, r.nbytes, int(r.scalable)] for r in records],
     }
+    if t.other:
+        row["step_other_s"] = t.other
+    if run.scheduler is not None:
+        row["lr"] = run.scheduler.get_last_lr()[0]
     if t.conditions is not None:
         row["alpha"] = t.conditions.alpha
         row["bandwidth"] = t.conditions.bandwidth

@@ -1,0 +1,412 @@
+"""``flexsync bench quality``: time to dense quality, per workload, network regime and
+strategy, over seeds (issue #23).
+
+The headline figure of flexsync: how soon a strategy reaches the quality that dense training
+reaches. Per workload the target is computed, never chosen: the mean final quality of the
+dense runs of the same suite (same seeds, same budget) minus a stated tolerance (1 point of
+accuracy, or 2 % of perplexity). A run that never reaches it is "not reached", never a
+speedup.
+
+Cost plan (2 cores): a strategy that is not network-aware (``Options.network_aware``) sends
+the same messages under every network, so it is trained once per seed and priced under every
+modeled regime afterwards from its per-step records (compute time, and each collective's kind,
+algorithm and size): exactly what the run's own virtual clock would have charged. A
+network-aware strategy (the flexible collective choice, the MOO ratio, GraVAC's
+throughput-scaled gain, ScaDLES) is trained once per (regime, seed). The emulated regime runs
+every strategy on real shaped links and reports wall time.
+
+Outputs: ``<out>/quality.md`` (tables with Student-t 95 % intervals), ``quality.jsonl`` (one
+line per strategy × regime × seed), and per workload a time-to-target bar plot per regime and
+a quality-against-bytes plot. Run directories go to ``runs/bench/quality/`` named by a hash of
+their configuration, so a rerun resumes: finished runs are read back, not trained again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flexsync.config import Config, build_config, dump_config
+from flexsync.net.clock import VirtualClock
+from flexsync.net.units import format_bytes
+
+RUNS = Path("runs") / "bench" / "quality"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A (dataset, model) pair at its defaults (:mod:`flexsync.workloads`), plus overrides."""
+
+    keys: dict[str, Any]
+    metric: str                    # "accuracy" (higher is better) or "perplexity" (lower)
+    tolerance: float               # accuracy: absolute points; perplexity: relative
+
+    def target(self, dense_final: float) -> float:
+        if self.metric == "accuracy":
+            return dense_final - self.tolerance
+        return dense_final * (1 + self.tolerance)
+
+    def reached(self, value: float | None, target: float) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        return value >= target if self.metric == "accuracy" else value <= target
+
+
+WORKLOADS: dict[str, Workload] = {
+    "cnn": Workload({"dataset": "synthetic-images", "model": "cnn", "steps": 600}, "accuracy",
+                    0.01),
+    "resnet-hard": Workload({"dataset": "synthetic-images-hard", "model": "resnet"},
+                            "accuracy", 0.01),
+    "transformer": Workload({"dataset": "stdlib-text", "model": "transformer",
+                             "model_size": "xs"}, "perplexity", 0.02),
+}
+
+#: Network regimes (issue #23): latency-bound, bandwidth-bound at two rates, the paper's
+#: changing C1 schedule, paper-sized pricing of a ResNet101 (44.5 M parameters) as a second,
+#: labelled axis, and a real shaped link (wall clock).
+REGIMES: dict[str, dict[str, Any]] = {
+    "latency-10ms-10gbit": {"kind": "modeled", "alpha": "10ms", "bandwidth": "10gbit"},
+    "bw-100mbit": {"kind": "modeled", "alpha": "0.1ms", "bandwidth": "100mbit"},
+    "bw-20mbit": {"kind": "modeled", "alpha": "0.1ms", "bandwidth": "20mbit"},
+    "changing-C1": {"kind": "schedule", "preset": "C1"},
+    "bw-100mbit@resnet101": {"kind": "modeled", "alpha": "0.1ms", "bandwidth": "100mbit",
+                             "model_params": 44.5e6},
+    "emulated-20mbit": {"kind": "emulated", "bandwidth": "20mbit"},
+}
+
+#: The strategies compared: baselines at their best settings (PowerSGD at every rank its
+#: users would try), static top-k at each factor of GraVAC's candidate set, and the
+#: adaptive methods with their defaults.
+STRATEGIES: dict[str, dict[str, Any]] = {
+    "dense": {"name": "dense"},
+    "ddp-fp16": {"name": "ddp", "hook": "fp16"},
+    **{f"ddp-powersgd-r{r}": {"name": "ddp", "hook": "powersgd", "powersgd_rank": r}
+       for r in (1, 2, 4, 8)},
+    **{f"topk-{f}x": {"name": "topk", "ratio": 1 / f} for f in (10, 100, 1000)},
+    "artopk-star-100x": {"name": "artopk", "ratio": 0.01, "index": "star"},
+    "artopk-var-100x": {"name": "artopk", "ratio": 0.01, "index": "var"},
+    "localsgd-h8": {"name": "localsgd", "average_every": 8},
+    "fedavg": {"name": "fedavg"},
+    "gravac": {"name": "gravac"},
+    "accordion": {"name": "accordion"},
+    "selsync": {"name": "selsync"},
+    "flexible-100x": {"name": "flexible", "ratio": 0.01},
+    "flexible-moo": {"name": "flexible", "ratio": "moo"},
+}
+
+_HOME = "bw-100mbit"        # where a network-independent strategy is trained (any would do)
+
+
+@dataclass
+class Cell:
+    """One planned training run: a strategy on a workload with one seed, under one regime
+    (or under the home regime, to be priced under many)."""
+
+    workload: str
+    strategy: str
+    seed: int
+    regime: str             # the network the run trains under
+    priced: list[str]       # the regimes this run's result stands for
+    cfg: Config
+    dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(dump_config(self.cfg).encode()).hexdigest()[:10]
+        self.dir = RUNS / self.workload / self.strategy / self.regime / f"seed{self.seed}-{digest}"
+
+
+def _config(workload: str, strategy: str, regime: str, seed: int, workers: int,
+            overrides: list[str]) -> Config:
+    w = WORKLOADS[workload]
+    metric = "accuracy" if w.metric == "accuracy" else "perplexity"
+    tree = {**w.keys, "workers": workers, "seed": seed, "progress": False,
+            "strategy": STRATEGIES[strategy], "network": REGIMES[regime],
+            "target": {metric: None}, "out": "runs/bench/quality/_"}
+    return build_config(tree, overrides)
+
+
+def plan(workloads: Iterable[str], regimes: list[str], strategies: Iterable[str],
+         seeds: Iterable[int], workers: int = 4, overrides: list[str] = ()) -> list[Cell]:
+    """Every run the suite needs (dense first in each workload, since it sets the target)."""
+    modeled = [r for r in regimes if REGIMES[r]["kind"] != "emulated"]
+    emulated = [r for r in regimes if REGIMES[r]["kind"] == "emulated"]
+    order = ["dense"] + [s for s in strategies if s != "dense"]
+    cells = []
+    for w in workloads:
+        for s in order:
+            for seed in seeds:
+                home = _config(w, s, _HOME, seed, workers, overrides)
+                if modeled and not home.strategy.network_aware():
+                    cells.append(Cell(w, s, seed, _HOME, modeled, home))
+                else:
+                    cells += [Cell(w, s, seed, r, [r], _config(w, s, r, seed, workers,
+                                                                   overrides)) for r in modeled]
+                cells += [Cell(w, s, seed, r, [r], _config(w, s, r, seed, workers, overrides))
+                          for r in emulated]
+    return cells
+
+
+def execute(cells: list[Cell], progress: bool = True) -> None:
+    """Train every cell whose run directory has no summary yet (so a rerun resumes)."""
+    from tqdm import tqdm
+
+    from flexsync.api import train
+
+    todo = [c for c in cells if not (c.dir / "summary.json").exists()]
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), unit="run",
+               disable=not progress, desc="bench quality")
+    for c in todo:
+        bar.set_postfix_str(f"{c.workload}/{c.strategy}/{c.regime}/s{c.seed}")
+        train(c.cfg.model_copy(update={"out": str(c.dir)}))
+        bar.update(1)
+    bar.close()
+
+
+# -- pricing ------------------------------------------------------------------------------
+@dataclass
+class Record:
+    """A collective as a metrics row stores it (the fields the clock prices)."""
+
+    kind: str
+    algo: str | None
+    nbytes: int
+    scalable: bool
+
+
+def priced_curve(rows: list[dict[str, Any]], cfg: Config, params: int
+                 ) -> list[tuple[int, float]]:
+    """(step, modeled time after the step) under ``cfg.network``, recomputed from the rows'
+    compute times and collective records as the run's own clock would have."""
+    from flexsync.train.assemble import conditions_from
+
+    net = cfg.network
+    scale = net.model_params / params if net.model_params else 1.0
+    clock = VirtualClock(cfg.workers, conditions_from(cfg), scale)
+    spe = None
+    out = []
+    for r in rows:
+        if spe is None and r["epoch"]:
+            spe = r["step"] / r["epoch"]
+        epoch = int((r["step"] - 1) / spe) if spe else 0
+        recs = [Record(k, a, n, bool(s)) for k, a, n, s in r["comm"]]
+        clock.advance(r["step"] - 1, epoch, r["step_compute_s"], recs,
+                      other_s=r.get("step_other_s", 0.0))
+        out.append((r["step"], clock.now))
+    return out
+
+
+@dataclass
+class Outcome:
+    """One strategy × regime × seed, measured against the workload's target."""
+
+    workload: str
+    strategy: str
+    regime: str
+    seed: int
+    final: float
+    total_s: float
+    ttt_s: float | None          # modeled (wall on emulated links) time to target
+    bytes_to_target: int | None
+    bytes_total: int
+    clock: str                   # "modeled" or "wall"
+
+
+def _quality(row: dict[str, Any], metric: str) -> float | None:
+    return row.get("test_accuracy") if metric == "accuracy" else row.get("test_perplexity")
+
+
+def outcomes(cell: Cell, target: float) -> list[Outcome]:
+    """The cell's result under each regime it stands for."""
+    from flexsync.train.metrics import read_metrics
+
+    w = WORKLOADS[cell.workload]
+    rows = read_metrics(cell.dir / "metrics.jsonl")
+    summary = json.loads((cell.dir / "summary.json").read_text())
+    evals = [r for r in rows if _quality(r, w.metric) is not None]
+    final = _quality(evals[-1], w.metric)
+    hit = next((r for r in evals if w.reached(_quality(r, w.metric), target)), None)
+    out = []
+    for regime in cell.priced:
+        if REGIMES[regime]["kind"] == "emulated":
+            times, clock = {r["step"]: r["wall_time"] for r in rows}, "wall"
+        else:
+            cfg = _config(cell.workload, cell.strategy, regime, cell.seed, cell.cfg.workers, [])
+            times, clock = dict(priced_curve(rows, cfg, summary["params"])), "modeled"
+        out.append(Outcome(cell.workload, cell.strategy, regime, cell.seed, final,
+                           times[rows[-1]["step"]], None if hit is None else times[hit["step"]],
+                           None if hit is None else hit["bytes_sent"], summary["bytes_sent"],
+                           clock))
+    return out
+
+
+def dense_target(cells: list[Cell], workload: str) -> float:
+    """The workload's target: mean final dense quality over the suite's seeds, less the
+    tolerance."""
+    from flexsync.train.metrics import read_metrics
+
+    w = WORKLOADS[workload]
+    finals = {}
+    for c in cells:
+        if c.workload == workload and c.strategy == "dense" \
+                and REGIMES[c.regime]["kind"] != "emulated" and c.seed not in finals:
+            evals = [r for r in read_metrics(c.dir / "metrics.jsonl")
+                     if _quality(r, w.metric) is not None]
+            finals[c.seed] = _quality(evals[-1], w.metric)
+    if not finals:
+        raise ValueError(f"workload {workload!r}: the suite needs its dense runs for a target")
+    return w.target(statistics.mean(finals.values()))
+
+
+# -- statistics and report ------------------------------------------------------------------
+def t_interval(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t 95 % interval (0 for a single value)."""
+    from scipy import stats
+
+    m = statistics.mean(values)
+    if len(values) < 2:
+        return m, 0.0
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return m, float(half)
+
+
+def _fmt(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    m, h = t_interval([v * scale for v in values])
+    return f"{m:.{digits}f} ± {h:.{digits}f}"
+
+
+def summarize(results: list[Outcome], workload: str, regime: str, target: float
+              ) -> list[dict[str, Any]]:
+    """One row per strategy: reached k/n, time to target, speed-up against dense (only when
+    every seed of both reached), bytes to target, final quality."""
+    mine = [o for o in results if o.workload == workload and o.regime == regime]
+    dense = [o.ttt_s for o in mine if o.strategy == "dense"]
+    dense_ok = bool(dense) and all(t is not None for t in dense)
+    rows = []
+    for s in dict.fromkeys(o.strategy for o in mine):
+        os_ = [o for o in mine if o.strategy == s]
+        ttt = [o.ttt_s for o in os_ if o.ttt_s is not None]
+        all_hit = len(ttt) == len(os_)
+        rows.append({
+            "strategy": s, "n": len(os_), "reached": len(ttt), "ttt": ttt if all_hit else None,
+            "speedup": (statistics.mean(dense) / statistics.mean(ttt)
+                        if all_hit and dense_ok else None),
+            "bytes": [o.bytes_to_target for o in os_] if all_hit else None,
+            "final": [o.final for o in os_], "total": [o.total_s for o in os_],
+            "clock": os_[0].clock,
+        })
+    return rows
+
+
+def _table(workload: str, regime: str, rows: list[dict[str, Any]], target: float) -> list[str]:
+    w = WORKLOADS[workload]
+    acc = w.metric == "accuracy"
+    tgt = f"{100 * target:.1f} % accuracy" if acc else f"perplexity {target:.2f}"
+    clock = rows[0]["clock"] if rows else "modeled"
+    lines = [f"#### {workload} · {regime} (target {tgt}; {clock} time)\n",
+             f"| strategy | reached | {clock} s to target | vs dense | bytes/worker to target "
+             f"| final {'accuracy %' if acc else 'perplexity'} | {clock} s total |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ttt = _fmt(r["ttt"], digits=1) if r["ttt"] else "not reached"
+        speed = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+        byts = format_bytes(statistics.mean(r["bytes"])) if r["bytes"] else "-"
+        fin = _fmt(r["final"], 100.0, 1) if acc else _fmt(r["final"], 1.0, 2)
+        lines.append(f"| {r['strategy']} | {r['reached']}/{r['n']} | {ttt} | {speed} | {byts} "
+                     f"| {fin} | {_fmt(r['total'])} |")
+    return lines + [""]
+
+
+def report(cells: list[Cell], out: Path, command: str, regimes: list[str]) -> str:
+    """Write quality.md, quality.jsonl and the plots; return the markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[Outcome] = []
+    targets = {}
+    for w in dict.fromkeys(c.workload for c in cells):
+        targets[w] = dense_target(cells, w)
+        for c in cells:
+            if c.workload == w:
+                results += outcomes(c, targets[w])
+    with (out / "quality.jsonl").open("w") as f:
+        for o in results:
+            f.write(json.dumps({**vars(o), "target": targets[o.workload]}) + "\n")
+    seeds = sorted({c.seed for c in cells})
+    workers = cells[0].cfg.workers
+    lines = ["# Time to dense quality\n", f"`{command}`\n",
+             f"{workers} workers, seeds {seeds}; target = mean final dense quality of these "
+             "seeds minus 1 point (accuracy) or plus 2 % (perplexity). Intervals: Student-t "
+             "95 % over seeds. \"not reached\" = at least one seed never reached the target "
+             "within the budget (no speed-up is computed then). Modeled time = measured compute "
+             "(thread CPU time, slowest worker) + α-β priced communication.\n"]
+    for w in targets:
+        lines.append(f"## {w}\n")
+        for regime in regimes:
+            rows = summarize(results, w, regime, targets[w])
+            if rows:
+                lines += _table(w, regime, rows, targets[w])
+        _plots(results, w, regimes, out)
+        lines.append(f"Plots: quality-{w}-ttt.png, quality-{w}-pareto.png\n")
+    text = "\n".join(lines)
+    (out / "quality.md").write_text(text + "\n")
+    return text
+
+
+def _plots(results: list[Outcome], workload: str, regimes: list[str], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    regs = [r for r in regimes if any(o.workload == workload and o.regime == r for o in results)]
+    fig, axes = plt.subplots(len(regs), 1, figsize=(8, 2.6 * len(regs)), squeeze=False)
+    for ax, regime in zip(axes[:, 0], regs, strict=True):
+        rows = summarize(results, workload, regime, 0.0)
+        names = [r["strategy"] for r in rows]
+        means = [t_interval(r["ttt"])[0] if r["ttt"] else 0.0 for r in rows]
+        errs = [t_interval(r["ttt"])[1] if r["ttt"] else 0.0 for r in rows]
+        ax.bar(range(len(rows)), means, yerr=errs, capsize=2,
+               color=["C0" if r["ttt"] else "lightgrey" for r in rows])
+        ax.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("s to target")
+        ax.set_title(f"{workload} · {regime} (grey: not reached)", fontsize=9)
+    _save(fig, out / f"quality-{workload}-ttt.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    first = regs[0] if regs else None
+    for i, r in enumerate(summarize(results, workload, first, 0.0) if first else []):
+        tot = [o.bytes_total for o in results if o.workload == workload and o.regime == first
+               and o.strategy == r["strategy"]]
+        ax.scatter(statistics.mean(tot), statistics.mean(r["final"]), color=f"C{i % 10}")
+        ax.annotate(r["strategy"], (statistics.mean(tot), statistics.mean(r["final"])),
+                    fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes sent per worker (whole run)")
+    ax.set_ylabel("final " + WORKLOADS[workload].metric)
+    ax.set_title(f"{workload}: quality against bytes")
+    _save(fig, out / f"quality-{workload}-pareto.png")
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(out: Path, workloads: list[str], regimes: list[str], strategies: list[str],
+        seeds: list[int], workers: int, overrides: list[str], command: str,
+        progress: bool = True) -> str:
+    """Plan, train what is missing, and write the report."""
+    for name, known, table in (("workload", workloads, WORKLOADS), ("regime", regimes, REGIMES),
+                               ("strategy", strategies, STRATEGIES)):
+        bad = [k for k in known if k not in table]
+        if bad:
+            raise ValueError(f"unknown {name} {bad[0]!r}; expected one of {sorted(table)}")
+    cells = plan(workloads, regimes, strategies, seeds, workers, overrides)
+    execute(cells, progress)
+    return report(cells, out, command, regimes)
