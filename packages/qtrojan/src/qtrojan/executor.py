@@ -16,12 +16,15 @@ Both paths give the same state up to float rounding (tested).
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import torch
 
 from qtrojan.circuit import Circuit, Op, Param
 from qtrojan.sim import CDTYPE, GATES, apply_gate, basis_states, kron_product_state
 
-METHODS = ("fast", "gates")
+METHODS = ("fast", "kron", "gates")
 
 
 def resolve_angle(param: Param, x: torch.Tensor | None, weights: torch.Tensor | None
@@ -151,7 +154,256 @@ def execute(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor | None,
             method: str = "fast") -> torch.Tensor:
     """Final state of ``circuit`` for each row of ``x`` (``method`` in :data:`METHODS`)."""
     if method == "fast":
+        return run_planned(circuit, x, weights)
+    if method == "kron":
         return run_fast(circuit, x, weights)
     if method == "gates":
         return run_gates(circuit, x, weights)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+# --- the planned path: few large tensor ops instead of one small op per gate ----------------
+#
+# Why: at the register sizes of the paper (4-16 qubits) the per-gate paths spend most of their
+# time in framework overhead (thousands of tiny ops per forward + backward). The planned path
+# compiles a circuit once into a short list of steps, each a handful of tensor ops:
+#
+# * ``_Local`` – a run of single-qubit gates. Gates are grouped in "rounds" (the r-th gate on
+#   each wire); the gates of one round with the same name are built by ONE call of the gate
+#   builder on a vector of angles, and multiplied into per-wire 2x2 products. The layer's
+#   operator is ``kron(M_0..M_{h-1}) (x) kron(M_h..M_{n-1})`` (h = n // 2), applied to the state
+#   viewed as ``(B, 2**h, 2**(n-h))`` by two matmuls: ``U_hi @ psi @ U_lo^T``.
+# * ``_Perm`` – a run of CNOT/CZ gates: a fixed permutation of basis indices times a sign
+#   vector, computed once with integer arithmetic, applied as one gather.
+# * ``_Dense`` – any other multi-qubit gate (CRX, CU3): applied with :func:`apply_gate`.
+#
+# The leading local run acts on |0...0>, so it is applied to per-wire vectors and the state
+# is built by Kronecker products (the product-state prefix).
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Angle ``j`` of a group of same-name gates: where each gate's angle comes from."""
+
+    const: torch.Tensor          # (k,) fixed values (used where no mask is set)
+    weight_idx: torch.Tensor     # (k,) long
+    weight_mask: torch.Tensor    # (k,) bool
+    input_idx: torch.Tensor      # (k,) long
+    input_mask: torch.Tensor     # (k,) bool
+    source: str                  # "weight" / "input" / "const" when uniform, else "mixed"
+
+    def angles(self, x: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
+        if self.source == "const":
+            return self.const
+        if self.source in ("weight", "mixed") and weights is None:
+            raise ValueError("circuit reads weights, but none were given")
+        if self.source == "weight":
+            return weights[self.weight_idx]  # type: ignore[index]
+        if x is None:
+            raise ValueError("circuit reads an input feature but no input was given")
+        if self.source == "input":
+            return x[:, self.input_idx]
+        a = torch.where(self.weight_mask, weights[self.weight_idx], self.const)  # type: ignore[index]
+        return torch.where(self.input_mask, x[:, self.input_idx], a)
+
+
+@dataclass(frozen=True)
+class _Group:
+    name: str
+    wires: torch.Tensor          # (k,) long, distinct
+    slots: tuple[_Slot, ...]
+    all_wires: bool              # wires == 0..n-1 in order (no gather/scatter needed)
+
+
+@dataclass(frozen=True)
+class _Local:
+    groups: tuple[_Group, ...]   # in application order
+    reads_input: bool
+
+
+@dataclass(frozen=True)
+class _Perm:
+    source: torch.Tensor         # new[:, i] = old[:, source[i]] * sign[i]
+    sign: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class _Dense:
+    op: Op
+
+
+_PERM_GATES = ("CNOT", "CZ")
+
+
+def _make_slot(params: list[Param], max_weight: int, max_input: int) -> _Slot:
+    def idx(kind: str, limit: int) -> torch.Tensor:
+        for p in params:
+            if p.kind == kind and p.index >= limit:
+                what = "weight" if kind == "weight" else "input feature"
+                raise ValueError(f"circuit reads {what} {p.index}, which was not given")
+        return torch.tensor([p.index if p.kind == kind else 0 for p in params], dtype=torch.long)
+
+    kinds = {"weight" if p.kind == "weight" else "input" if p.kind == "input" else "const"
+             for p in params}
+    return _Slot(torch.tensor([p.value if p.kind in ("const", "config") else 0.0
+                               for p in params], dtype=torch.float32),
+                 idx("weight", max_weight), torch.tensor([p.kind == "weight" for p in params]),
+                 idx("input", max_input), torch.tensor([p.kind == "input" for p in params]),
+                 kinds.pop() if len(kinds) == 1 else "mixed")
+
+
+def _local_step(ops: list[Op], n_qubits: int, max_weight: int, max_input: int) -> _Local:
+    per_wire: dict[int, list[Op]] = {}
+    for op in ops:
+        per_wire.setdefault(op.wires[0], []).append(op)
+    groups = []
+    for r in range(max(len(v) for v in per_wire.values())):
+        by_name: dict[str, list[Op]] = {}
+        for wire_ops in per_wire.values():
+            if r < len(wire_ops):
+                by_name.setdefault(wire_ops[r].name, []).append(wire_ops[r])
+        for name, group in by_name.items():
+            slots = tuple(_make_slot([op.params[j] for op in group], max_weight, max_input)
+                          for j in range(len(group[0].params)))
+            wires = [op.wires[0] for op in group]
+            groups.append(_Group(name, torch.tensor(wires), slots,
+                                 wires == list(range(n_qubits))))
+    return _Local(tuple(groups), any(op.is_encoding for op in ops))
+
+
+def _perm_step(ops: list[Op], n: int) -> _Perm:
+    d = 2**n
+    pos = torch.arange(d)
+    source = torch.arange(d)
+    sign = torch.ones(d)
+    for op in ops:
+        c, t = (n - 1 - op.wires[0], n - 1 - op.wires[1])  # bit positions
+        if op.name == "CNOT":
+            f = torch.where((pos >> c) & 1 == 1, pos ^ (1 << t), pos)
+            source, sign = source[f], sign[f]
+        else:  # CZ
+            sign = sign * torch.where(((pos >> c) & 1) & ((pos >> t) & 1) == 1, -1.0, 1.0)
+    return _Perm(source, None if bool((sign == 1).all()) else sign.to(CDTYPE))
+
+
+def plan(circuit: Circuit, n_weights: int, n_inputs: int) -> tuple[object, ...]:
+    """The circuit as a tuple of steps (see the section comment); cached per circuit."""
+    return _plan_cached(circuit, n_weights, n_inputs)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_cached(circuit: Circuit, n_weights: int, n_inputs: int) -> tuple[object, ...]:
+    steps: list[object] = []
+    run: list[Op] = []
+    kind = ""
+    for op in (*circuit.ops, None):
+        k = "end" if op is None else ("local" if len(op.wires) == 1 else
+                                      "perm" if op.name in _PERM_GATES else "dense")
+        if run and (k != kind or k == "dense"):
+            if kind == "local":
+                steps.append(_local_step(run, circuit.n_qubits, n_weights, n_inputs))
+            elif kind == "perm":
+                steps.append(_perm_step(run, circuit.n_qubits))
+            else:
+                steps.append(_Dense(run[0]))
+            run = []
+        if op is not None:
+            run.append(op)
+            kind = k
+    return tuple(steps)
+
+
+def _group_gate(g: _Group, x: torch.Tensor | None, weights: torch.Tensor | None
+                ) -> torch.Tensor:
+    return GATES[g.name][2](*[s.angles(x, weights) for s in g.slots]).to(CDTYPE)
+
+
+def _wire_matrices(step: _Local, n: int, x: torch.Tensor | None,
+                   weights: torch.Tensor | None, batch: int | None) -> torch.Tensor:
+    """Per-wire products of the step's gates: ``(n, 2, 2)`` or ``(B, n, 2, 2)``."""
+    mats: torch.Tensor | None = None
+    for g in step.groups:
+        gate = _group_gate(g, x, weights)
+        if mats is None and g.all_wires:
+            mats = gate
+            continue
+        if mats is None:
+            eye = torch.eye(2, dtype=CDTYPE)
+            mats = eye.expand(n, 2, 2) if batch is None else eye.expand(batch, n, 2, 2)
+        if g.all_wires:
+            mats = gate @ mats
+        else:
+            mats = mats.index_copy(-3, g.wires, gate @ mats.index_select(-3, g.wires))
+    assert mats is not None
+    if batch is not None and mats.ndim == 3:
+        mats = mats.expand(batch, *mats.shape)
+    return mats
+
+
+def _wire_vectors(step: _Local, n: int, x: torch.Tensor, weights: torch.Tensor | None
+                  ) -> torch.Tensor:
+    """Per-wire states ``(B, n, 2)`` after the step's gates act on ``|0>`` (product prefix)."""
+    b = x.shape[0]
+    vec = torch.zeros(n, 2, 1, dtype=CDTYPE)
+    vec[:, 0] = 1
+    for g in step.groups:
+        gate = _group_gate(g, x, weights)
+        if g.all_wires:
+            vec = gate @ vec
+        else:
+            if vec.ndim == 3 and gate.ndim == 4:
+                vec = vec.expand(b, n, 2, 1)
+            vec = vec.index_copy(-3, g.wires, gate @ vec.index_select(-3, g.wires))
+    return vec[..., 0].expand(b, n, 2)
+
+
+def _kron_all(mats: torch.Tensor) -> torch.Tensor:
+    out = torch.ones(1, 1, dtype=mats.dtype)
+    for i in range(mats.shape[0]):
+        out = torch.kron(out, mats[i])
+    return out
+
+
+def _apply_local(psi: torch.Tensor, mats: torch.Tensor, n: int) -> torch.Tensor:
+    """``(M_0 (x) ... (x) M_{n-1}) psi`` for shared per-wire matrices ``(n, 2, 2)``."""
+    h = n // 2
+    view = psi.reshape(psi.shape[0], 2**h, 2 ** (n - h))
+    out = torch.matmul(view, _kron_all(mats[h:]).transpose(0, 1))
+    if h:
+        out = torch.matmul(_kron_all(mats[:h]), out)
+    return out.reshape(psi.shape[0], 2**n)
+
+
+def _product_state(vectors: torch.Tensor) -> torch.Tensor:
+    """Kronecker product of per-wire vectors ``(B, n, 2)`` -> ``(B, 2**n)``."""
+    return kron_product_state([vectors[:, i] for i in range(vectors.shape[1])])
+
+
+def run_planned(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor | None
+                ) -> torch.Tensor:
+    """The planned path (see the section comment); the default ``fast`` method."""
+    _check_inputs(circuit, x)
+    n, b = circuit.n_qubits, x.shape[0]
+    steps = plan(circuit, 0 if weights is None else int(weights.shape[0]), int(x.shape[1]))
+    start = 0
+    if steps and isinstance(steps[0], _Local):
+        state = _product_state(_wire_vectors(steps[0], n, x, weights))
+        start = 1
+    else:
+        state = torch.zeros(b, 2**n, dtype=CDTYPE)
+        state[:, 0] = 1
+    for step in steps[start:]:
+        if isinstance(step, _Perm):
+            state = state[:, step.source]
+            if step.sign is not None:
+                state = state * step.sign
+        elif isinstance(step, _Dense):
+            state = apply_gate(state, op_matrix(step.op, x, weights), step.op.wires, n)
+        elif isinstance(step, _Local) and step.reads_input:  # data re-uploading
+            mats = _wire_matrices(step, n, x, weights, b)
+            for w in range(n):
+                state = apply_gate(state, mats[:, w], (w,), n)
+        else:
+            assert isinstance(step, _Local)
+            state = _apply_local(state, _wire_matrices(step, n, x, weights, None), n)
+    return state

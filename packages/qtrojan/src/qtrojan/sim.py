@@ -14,6 +14,7 @@ Everything is differentiable with autograd.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -166,7 +167,15 @@ def kron_product_state(qubit_states: list[torch.Tensor]) -> torch.Tensor:
 
 
 def z_signs(n_qubits: int, dtype: torch.dtype = RDTYPE) -> torch.Tensor:
-    """Matrix ``(2**n, n)`` whose entry ``[k, i]`` is the eigenvalue of ``Z_i`` on basis ``k``."""
+    """Matrix ``(2**n, n)`` whose entry ``[k, i]`` is the eigenvalue of ``Z_i`` on basis ``k``.
+
+    Cached per ``(n, dtype)``; callers must not modify the returned tensor in place.
+    """
+    return _z_signs_cached(n_qubits, dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _z_signs_cached(n_qubits: int, dtype: torch.dtype) -> torch.Tensor:
     idx = torch.arange(2**n_qubits)
     bits = torch.stack([(idx >> (n_qubits - 1 - i)) & 1 for i in range(n_qubits)], dim=1)
     return (1 - 2 * bits).to(dtype)
