@@ -176,7 +176,8 @@ def _bench_quality(args: argparse.Namespace) -> int:
         text = quality.run(Path(args.out), pick(args.workloads, quality.WORKLOADS),
                            pick(args.regimes, quality.REGIMES),
                            pick(args.strategies, quality.STRATEGIES), args.seeds,
-                           args.workers, args.set or [], command.strip())
+                           args.workers, args.set or [], command.strip(),
+                           report_only=args.report_only)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     print(text)
@@ -223,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="quality: seeds")
     b.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="quality: override a config key of every run, e.g. --set steps=200")
+    b.add_argument("--report-only", action="store_true",
+                   help="quality: write the tables from the finished runs, train nothing")
     b.add_argument("--workers", type=int, default=4)
     b.add_argument("--bandwidth", default="50mbit", help="emulated uplink rate")
     b.add_argument("--steps", type=int)
