@@ -43,8 +43,8 @@ def test_config_error_names_key(tmp_path, capsys):
 
 def test_all_shipped_configs_validate():
     """Every shipped config loads with its system's validator (AAM configs have their own)."""
+    from swarmgames.fleet.train.config import load_aam_config
     from swarmgames.runner import load_config
-    from swarmgames.train.config import load_aam_config
 
     for path in sorted(CONFIGS.glob("*.yaml")):
         if path.name.startswith("aam_"):

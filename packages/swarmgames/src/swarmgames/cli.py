@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd in ("train", "eval", "bench"):
-            from swarmgames.train.cli_aam import run_aam
+            from swarmgames.fleet.train.cli_aam import run_aam
 
             return run_aam(args)
         if args.cmd == "run":

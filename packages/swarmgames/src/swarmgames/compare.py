@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from swarmgames.core.config import from_dict, to_dict
-from swarmgames.envs.coco import CocoConfig, CocoSim, summarise_coco
-from swarmgames.envs.flock import FlockConfig, FlockSim, summarise_flock
-from swarmgames.runner import markdown_table, mean_ci
+from swarmgames.core.stats import markdown_table, mean_ci
+from swarmgames.games.build import make_coco_sim, make_flock_sim
+from swarmgames.games.coco import summarise_coco
+from swarmgames.games.config import CocoConfig, FlockConfig
+from swarmgames.games.flock import summarise_flock
 
 FLOCK_METRICS = ["collisions_total", "min_distance", "order_last", "connected_fraction",
                  "rounds_mean", "rounds_max", "within_kmax_fraction", "epsilon_mean",
@@ -57,7 +59,7 @@ def compare(out: Path, flock_seeds: list[int], coco_seeds: list[int],
     for label, cfg in flock_variants(sizes).items():
         if flock_steps:
             cfg = replace(cfg, steps=flock_steps)
-        rows = [summarise_flock(FlockSim(cfg, s).run()) for s in flock_seeds]
+        rows = [summarise_flock(make_flock_sim(cfg, s).run()) for s in flock_seeds]
         res_f[label] = {m: mean_ci([r[m] for r in rows]) for m in FLOCK_METRICS}
         print(label, {m: round(v[0], 3) for m, v in res_f[label].items()}, flush=True)
     res_c: dict[str, Any] = {}
@@ -66,7 +68,7 @@ def compare(out: Path, flock_seeds: list[int], coco_seeds: list[int],
             cfg = replace(cfg, steps=coco_steps)
         rows = []
         for s in coco_seeds:
-            sim = CocoSim(cfg, s)
+            sim = make_coco_sim(cfg, s)
             sim.run()
             rows.append(summarise_coco(sim.history, sim.initial))
         res_c[label] = {m: mean_ci([r[m] for r in rows]) for m in COCO_METRICS}

@@ -23,8 +23,11 @@ from swarmgames.core.config import (
     to_dict,
 )
 from swarmgames.core.render import plot_snapshot, plot_timeline, save_gif
-from swarmgames.envs.coco import CocoConfig, CocoSim, summarise_coco
-from swarmgames.envs.flock import FlockConfig, FlockSim, summarise_flock
+from swarmgames.core.stats import markdown_table, mean_ci
+from swarmgames.games.build import make_coco_sim, make_flock_sim
+from swarmgames.games.coco import CocoSim, summarise_coco
+from swarmgames.games.config import CocoConfig, FlockConfig
+from swarmgames.games.flock import FlockSim, summarise_flock
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> tuple[Run
 
 def make_sim(cfg: RunConfig, seed: int) -> FlockSim | CocoSim:
     """The simulator of ``cfg.system``."""
-    return FlockSim(cfg.flock, seed) if cfg.system == "flock" else CocoSim(cfg.coco, seed)
+    if cfg.system == "flock":
+        return make_flock_sim(cfg.flock, seed)
+    return make_coco_sim(cfg.coco, seed)
 
 
 def summarise(cfg: RunConfig, sim: FlockSim | CocoSim) -> dict[str, float]:
@@ -120,15 +125,6 @@ def run_single(cfg: RunConfig, seed: int, out: Path, gif: bool = False) -> dict[
     return summary
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% normal-approximation half-width (t≈1.96·s/√n; 0 for one value)."""
-    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan")
-    hw = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-    return float(v.mean()), float(hw)
-
-
 def run(cfg: RunConfig, raw: dict, out: Path, gif: bool = False) -> dict[str, Any]:
     """Run ``cfg`` (expanding sweep × seeds); returns {label: summary or aggregate}."""
     seeds = list(cfg.seeds) if cfg.seeds else [cfg.seed]
@@ -154,19 +150,3 @@ def run(cfg: RunConfig, raw: dict, out: Path, gif: bool = False) -> dict[str, An
          for lab, agg in results.items()}, indent=2))
     (out / "table.md").write_text(markdown_table(results))
     return results
-
-
-def markdown_table(results: dict[str, dict[str, tuple[float, float]]],
-                   metrics: list[str] | None = None) -> str:
-    """Rows = variants, columns = metrics, cells 'mean ± ci'."""
-    labels = list(results)
-    metrics = metrics or [m for m in results[labels[0]] if m not in ("wall_s",)]
-    lines = ["| variant | " + " | ".join(metrics) + " |",
-             "|---" * (len(metrics) + 1) + "|"]
-    for lab in labels:
-        cells = []
-        for m in metrics:
-            mu, hw = results[lab].get(m, (float("nan"), float("nan")))
-            cells.append(f"{mu:.3g}" + (f" ± {hw:.2g}" if hw and np.isfinite(hw) else ""))
-        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

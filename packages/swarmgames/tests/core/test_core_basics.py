@@ -8,7 +8,7 @@ from swarmgames.core.config import ConfigError, from_dict, set_dotted, to_dict
 from swarmgames.core.kinematics import DoubleIntegrator, acceleration_labels, waypoint_ring
 from swarmgames.core.mobility import MobilityConfig, UEMobility
 from swarmgames.core.rng import SeedStreams, trajectory_hash
-from swarmgames.envs.flock import FlockConfig
+from swarmgames.games.config import FlockConfig
 
 
 def test_streams_are_named_independent_and_reproducible():

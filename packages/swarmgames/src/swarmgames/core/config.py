@@ -28,21 +28,52 @@ def check(cond: bool, key: str, msg: str) -> None:
         raise ConfigError(f"{key}: {msg}")
 
 
-def _coerce(tp: Any, value: Any, key: str) -> Any:
+_SCALARS: dict[Any, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "expected true/false"),
+    int: ((int,), "expected an integer"),
+    float: ((int, float), "expected a number"),
+    str: ((str,), "expected a string"),
+}
+
+
+def _coerce_union(tp: Any, value: Any, key: str) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for a in args:
+        if a is type(None):
+            continue
+        try:
+            return _coerce(a, value, key)
+        except ConfigError as e:
+            errors.append(str(e))
+    raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+
+
+def _coerce_tuple(tp: Any, value: Any, key: str) -> tuple:
+    check(isinstance(value, (list, tuple)), key, f"expected a list, got {value!r}")
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    check(len(value) == len(args), key, f"expected {len(args)} items, got {len(value)}")
+    return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(
+        zip(args, value, strict=True)))
+
+
+def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
+    types_ok, msg = _SCALARS[tp]
+    ok = isinstance(value, types_ok) and (tp is bool or not isinstance(value, bool))
+    check(ok, key, f"{msg}, got {value!r}")
+    return tp(value)
+
+
+def _coerce(tp: Any, value: Any, key: str, default: Any = None) -> Any:
+    """``value`` as type ``tp``; a nested mapping is merged into ``default`` (the field's
+    default dataclass instance) so a partial mapping keeps the parent's defaults."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(a, value, key)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+        return _coerce_union(tp, value, key)
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
         check(value in allowed, key, f"must be one of {list(allowed)}, got {value!r}")
@@ -51,35 +82,33 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         check(isinstance(value, Mapping), key, f"expected a mapping, got {value!r}")
         return dict(value)
     if origin is tuple:
-        check(isinstance(value, (list, tuple)), key, f"expected a list, got {value!r}")
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-        check(len(value) == len(args), key, f"expected {len(args)} items, got {len(value)}")
-        return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(
-            zip(args, value, strict=True)))
+        return _coerce_tuple(tp, value, key)
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         check(isinstance(value, Mapping), key, f"expected a mapping, got {value!r}")
+        if isinstance(default, tp):
+            value = _deep_merge(to_dict(default), value)
         return from_dict(tp, value, key)
-    if tp is bool:
-        check(isinstance(value, bool), key, f"expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        check(isinstance(value, int) and not isinstance(value, bool), key,
-              f"expected an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        check(isinstance(value, (int, float)) and not isinstance(value, bool), key,
-              f"expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        check(isinstance(value, str), key, f"expected a string, got {value!r}")
-        return value
+    if tp in _SCALARS:
+        return _coerce_scalar(tp, value, key)
     if tp is Any:
         return value
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = (_deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict)
+                  else v)
+    return out
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T:
@@ -95,7 +124,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T
         raise ConfigError(f"{prefix}{unknown[0]}: unknown key (known: {sorted(fields)})")
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, prefix + name)
+        kwargs[name] = _coerce(hints[name], value, prefix + name, _field_default(fields[name]))
     try:
         return cls(**kwargs)
     except ConfigError as e:

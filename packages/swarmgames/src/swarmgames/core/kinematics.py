@@ -75,3 +75,11 @@ def waypoint_ring(headings: int, fractions: tuple[float, ...], radius: float) ->
             ang = 2 * np.pi * k / headings
             out.append(f * radius * np.array([np.cos(ang), np.sin(ang)]))
     return np.array(out)
+
+
+def step_toward(pos: np.ndarray, target: np.ndarray, max_step: float) -> np.ndarray:
+    """Move each position toward its target by at most ``max_step`` (Euclidean)."""
+    delta = target - pos
+    dist = np.linalg.norm(delta, axis=1, keepdims=True)
+    scale = np.minimum(1.0, max_step / np.maximum(dist, 1e-12))
+    return pos + delta * scale

@@ -1,5 +1,9 @@
-"""Matplotlib rendering (Agg): swarm snapshot with links coloured by RSS, ROI ellipse and
-coverage heat-map, connectivity timeline, GIF export (design note §2.4, §8)."""
+"""Matplotlib rendering: swarm snapshot with links coloured by RSS, ROI ellipse and coverage
+heat-map, connectivity timeline, GIF export (design note §2.4, §8), and the figure helpers every
+plot in the package goes through (``save_figure``, ``figure_rgb``, ``HumanWindow``).
+
+The backend is not forced: headless machines fall back to Agg, the CLI sets ``MPLBACKEND=Agg``,
+and ``render_mode="human"`` can open a window where a GUI backend exists."""
 
 from __future__ import annotations
 
@@ -8,12 +12,57 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.patches import Ellipse
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.patches import Ellipse  # noqa: E402
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> None:
+    """Lay out, write and close ``fig`` (the one place plots are saved)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def figure_rgb(fig: Any) -> np.ndarray:
+    """Draw ``fig`` into an (H, W, 3) uint8 array and close it (``render_mode='rgb_array'``)."""
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return img
+
+
+class HumanWindow:
+    """``render_mode='human'``: shows frames in one persistent window when matplotlib has an
+    interactive backend; with a non-interactive backend (Agg, headless CI) frames are kept as
+    ``last_frame`` only, so rendering never blocks or fails."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.last_frame: np.ndarray | None = None
+        self._fig: Any = None
+        self._im: Any = None
+
+    def show(self, frame: np.ndarray) -> None:
+        """Display ``frame`` (H, W, 3)."""
+        self.last_frame = frame
+        if matplotlib.get_backend().lower() in ("agg", "pdf", "ps", "svg", "cairo", "template"):
+            return
+        if self._fig is None:
+            self._fig, ax = plt.subplots(num=self.title)
+            ax.axis("off")
+            self._im = ax.imshow(frame)
+        else:
+            self._im.set_data(frame)
+        self._fig.canvas.draw_idle()
+        plt.pause(0.001)
+
+    def close(self) -> None:
+        """Close the window if one was opened."""
+        if self._fig is not None:
+            plt.close(self._fig)
+            self._fig = None
 
 
 def draw_snapshot(ax: Any, snap: dict[str, Any], rss_span_db: float = 30.0) -> None:
@@ -60,19 +109,14 @@ def plot_snapshot(snap: dict[str, Any], path: str | Path) -> None:
     """Save one snapshot figure."""
     fig, ax = plt.subplots(figsize=(6, 5.5))
     draw_snapshot(ax, snap)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def rgb_array(snap: dict[str, Any]) -> np.ndarray:
     """Snapshot rendered to an (H, W, 3) uint8 array (``render_mode='rgb_array'``)."""
     fig, ax = plt.subplots(figsize=(5, 4.5), dpi=80)
     draw_snapshot(ax, snap)
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return img
+    return figure_rgb(fig)
 
 
 def plot_timeline(history: Sequence[dict[str, float]], keys: Sequence[str],
@@ -88,9 +132,7 @@ def plot_timeline(history: Sequence[dict[str, float]], keys: Sequence[str],
     axes[-1].set_xlabel("t (s)")
     if title:
         axes[0].set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save_gif(snaps: Sequence[dict[str, Any]], path: str | Path, fps: int = 8) -> None:

@@ -1,1 +1,0 @@
-"""Simulators (flocking, CoCo coverage) and their PettingZoo ParallelEnv wrappers."""
