@@ -288,11 +288,54 @@ def _perm_step(ops: list[Op], n: int) -> _Perm:
 
 def plan(circuit: Circuit, n_weights: int, n_inputs: int) -> tuple[object, ...]:
     """The circuit as a tuple of steps (see the section comment); cached per circuit."""
-    return _plan_cached(circuit, n_weights, n_inputs)
+    return _plan_cached(circuit, n_weights, n_inputs)[0]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """All data-free groups of one gate name, built by a single gate-builder call."""
+
+    name: str
+    slots: tuple[_Slot, ...]
+    keys: tuple[int, ...]        # id() of each group (stable: the plan is cached)
+    sizes: tuple[int, ...]
+
+
+def _concat_slots(slots: list[_Slot]) -> _Slot:
+    sources = {s.source for s in slots}
+    return _Slot(torch.cat([s.const for s in slots]), torch.cat([s.weight_idx for s in slots]),
+                 torch.cat([s.weight_mask for s in slots]),
+                 torch.cat([s.input_idx for s in slots]),
+                 torch.cat([s.input_mask for s in slots]),
+                 sources.pop() if len(sources) == 1 else "mixed")
+
+
+def _batches(steps: list[object]) -> tuple[_Batch, ...]:
+    by_name: dict[str, list[_Group]] = {}
+    for step in steps:
+        if isinstance(step, _Local):
+            for g in step.groups:
+                if all(s.source in ("weight", "const") for s in g.slots):
+                    by_name.setdefault(g.name, []).append(g)
+    return tuple(_Batch(name, tuple(_concat_slots([g.slots[j] for g in gs])
+                                    for j in range(len(gs[0].slots))),
+                        tuple(id(g) for g in gs), tuple(int(g.wires.numel()) for g in gs))
+                 for name, gs in by_name.items())
+
+
+def _prebuild(batches: tuple[_Batch, ...], weights: torch.Tensor | None
+              ) -> dict[int, torch.Tensor]:
+    """Gate matrices of every data-free group, one builder call per gate name."""
+    out: dict[int, torch.Tensor] = {}
+    for b in batches:
+        mats = GATES[b.name][2](*[s.angles(None, weights) for s in b.slots]).to(CDTYPE)
+        out.update(zip(b.keys, torch.split(mats, list(b.sizes)), strict=True))
+    return out
 
 
 @functools.lru_cache(maxsize=256)
-def _plan_cached(circuit: Circuit, n_weights: int, n_inputs: int) -> tuple[object, ...]:
+def _plan_cached(circuit: Circuit, n_weights: int, n_inputs: int
+                 ) -> tuple[tuple[object, ...], tuple[_Batch, ...]]:
     steps: list[object] = []
     run: list[Op] = []
     kind = ""
@@ -310,20 +353,23 @@ def _plan_cached(circuit: Circuit, n_weights: int, n_inputs: int) -> tuple[objec
         if op is not None:
             run.append(op)
             kind = k
-    return tuple(steps)
+    return tuple(steps), _batches(steps)
 
 
-def _group_gate(g: _Group, x: torch.Tensor | None, weights: torch.Tensor | None
-                ) -> torch.Tensor:
+def _group_gate(g: _Group, x: torch.Tensor | None, weights: torch.Tensor | None,
+                prebuilt: dict[int, torch.Tensor]) -> torch.Tensor:
+    if id(g) in prebuilt:
+        return prebuilt[id(g)]
     return GATES[g.name][2](*[s.angles(x, weights) for s in g.slots]).to(CDTYPE)
 
 
 def _wire_matrices(step: _Local, n: int, x: torch.Tensor | None,
-                   weights: torch.Tensor | None, batch: int | None) -> torch.Tensor:
+                   weights: torch.Tensor | None, batch: int | None,
+                   prebuilt: dict[int, torch.Tensor]) -> torch.Tensor:
     """Per-wire products of the step's gates: ``(n, 2, 2)`` or ``(B, n, 2, 2)``."""
     mats: torch.Tensor | None = None
     for g in step.groups:
-        gate = _group_gate(g, x, weights)
+        gate = _group_gate(g, x, weights, prebuilt)
         if mats is None and g.all_wires:
             mats = gate
             continue
@@ -340,14 +386,14 @@ def _wire_matrices(step: _Local, n: int, x: torch.Tensor | None,
     return mats
 
 
-def _wire_vectors(step: _Local, n: int, x: torch.Tensor, weights: torch.Tensor | None
-                  ) -> torch.Tensor:
+def _wire_vectors(step: _Local, n: int, x: torch.Tensor, weights: torch.Tensor | None,
+                  prebuilt: dict[int, torch.Tensor]) -> torch.Tensor:
     """Per-wire states ``(B, n, 2)`` after the step's gates act on ``|0>`` (product prefix)."""
     b = x.shape[0]
     vec = torch.zeros(n, 2, 1, dtype=CDTYPE)
     vec[:, 0] = 1
     for g in step.groups:
-        gate = _group_gate(g, x, weights)
+        gate = _group_gate(g, x, weights, prebuilt)
         if g.all_wires:
             vec = gate @ vec
         else:
@@ -358,8 +404,8 @@ def _wire_vectors(step: _Local, n: int, x: torch.Tensor, weights: torch.Tensor |
 
 
 def _kron_all(mats: torch.Tensor) -> torch.Tensor:
-    out = torch.ones(1, 1, dtype=mats.dtype)
-    for i in range(mats.shape[0]):
+    out = mats[0]
+    for i in range(1, mats.shape[0]):
         out = torch.kron(out, mats[i])
     return out
 
@@ -384,10 +430,12 @@ def run_planned(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor | None
     """The planned path (see the section comment); the default ``fast`` method."""
     _check_inputs(circuit, x)
     n, b = circuit.n_qubits, x.shape[0]
-    steps = plan(circuit, 0 if weights is None else int(weights.shape[0]), int(x.shape[1]))
+    steps, batches = _plan_cached(circuit, 0 if weights is None else int(weights.shape[0]),
+                                  int(x.shape[1]))
+    prebuilt = _prebuild(batches, weights)
     start = 0
     if steps and isinstance(steps[0], _Local):
-        state = _product_state(_wire_vectors(steps[0], n, x, weights))
+        state = _product_state(_wire_vectors(steps[0], n, x, weights, prebuilt))
         start = 1
     else:
         state = torch.zeros(b, 2**n, dtype=CDTYPE)
@@ -400,10 +448,10 @@ def run_planned(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor | None
         elif isinstance(step, _Dense):
             state = apply_gate(state, op_matrix(step.op, x, weights), step.op.wires, n)
         elif isinstance(step, _Local) and step.reads_input:  # data re-uploading
-            mats = _wire_matrices(step, n, x, weights, b)
+            mats = _wire_matrices(step, n, x, weights, b, prebuilt)
             for w in range(n):
                 state = apply_gate(state, mats[:, w], (w,), n)
         else:
             assert isinstance(step, _Local)
-            state = _apply_local(state, _wire_matrices(step, n, x, weights, None), n)
+            state = _apply_local(state, _wire_matrices(step, n, x, weights, None, prebuilt), n)
     return state
