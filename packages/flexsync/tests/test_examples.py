@@ -1,7 +1,9 @@
 """The scripts in examples/ run as written (small sizes via EXAMPLE_STEPS / arguments).
 
-They start concurrently (each forks its own gloo workers, or runs under torchrun), so they
-cost about the slowest one; each must exit 0 and print its final line.
+They start concurrently (each forks its own gloo workers, runs under torchrun, or lets
+Lightning start its processes), so they cost about the slowest one; each must exit 0, print
+its final line, and the recipes (AMP, clipping, scheduler, accumulation, Lightning) must end
+with identical replicas.
 """
 
 import os
@@ -20,8 +22,13 @@ def test_every_example_runs(tmp_path):
         "ddp_hook.py": ["--strategy", "topk", "--workers", "2"],
         "custom_model.py": ["--workers", "2", "--out", str(tmp_path / "run")],
         "accelerate_hook.py": ["--strategy", "artopk"],
+        "amp.py": ["--overflow-at", "2"],
+        "clipping.py": ["--strategy", "topk"],
+        "lr_scheduler.py": [],
+        "accumulation.py": ["--strategy", "ddp"],
+        "lightning_ddp.py": [],                     # Lightning starts its own 2 processes
     }
-    launcher = {"accelerate_hook.py": TORCHRUN}
+    launcher = {"accelerate_hook.py": TORCHRUN, "clipping.py": TORCHRUN}
     assert set(commands) == {p.name for p in EXAMPLES.glob("*.py")}, "test every example"
     env = {**os.environ, "EXAMPLE_STEPS": "6", "OMP_NUM_THREADS": "1"}
     procs = {name: subprocess.Popen([*launcher.get(name, [sys.executable]),
@@ -41,4 +48,8 @@ def test_every_example_runs(tmp_path):
             if proc.poll() is None:
                 proc.kill()
     assert (tmp_path / "run" / "summary.json").is_file()
-    assert "replicas identical: True" in outputs["accelerate_hook.py"]
+    for name in ("accelerate_hook.py", "amp.py", "clipping.py", "lr_scheduler.py",
+                 "accumulation.py", "lightning_ddp.py"):
+        assert "replicas identical: True" in outputs[name], name
+    assert "skipped steps: 1 (on every rank)" in outputs["amp.py"]
+    assert "identical on every rank: True" in outputs["clipping.py"]

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from flexsync.net.units import format_bandwidth, format_duration
+from flexsync.errors import ConfigError
+from flexsync.net.units import format_bandwidth, format_duration, parse_bandwidth, parse_duration
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,22 @@ class NetworkConditions:
                 and self.bandwidth > 0):
             raise ValueError(f"NetworkConditions.bandwidth must be a finite number of bytes/s "
                              f"> 0, got {self.bandwidth!r}")
+
+    @classmethod
+    def parse(cls, alpha: str | float, bandwidth: str | float) -> NetworkConditions:
+        """Conditions from the units config files use: ``alpha`` a duration ("1ms", "250us",
+        or seconds as a number), ``bandwidth`` a rate ("100mbit", "10Gbit", "25MB/s", or
+        bytes/s as a number). ``NetworkConditions.parse(alpha="1ms", bandwidth="100mbit")``
+        is α = 1e-3 s and 12.5e6 bytes/s."""
+        try:
+            a = parse_duration(alpha)
+        except ValueError as e:
+            raise ConfigError(f"NetworkConditions.alpha: {e}") from None
+        try:
+            bw = parse_bandwidth(bandwidth)
+        except ValueError as e:
+            raise ConfigError(f"NetworkConditions.bandwidth: {e}") from None
+        return cls(a, bw)
 
     @property
     def beta(self) -> float:
