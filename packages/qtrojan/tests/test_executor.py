@@ -101,3 +101,17 @@ def test_planned_path_mixed_sources_reuploading_and_gradients() -> None:
     g1 = torch.autograd.grad(run_planned(c, x, w).abs().pow(2)[:, 3].sum(), w)[0]
     g2 = torch.autograd.grad(run_gates(c, x, w).abs().pow(2)[:, 3].sum(), w)[0]
     assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_planned_path_on_compiled_trojan_circuits_with_a_tail() -> None:
+    """Config angles, a continuous tail and weights of one gate name built in one batch."""
+    from qtrojan.attacks.qtrojan import build_config, deploy, select_target_state
+    from qtrojan.qnn import QNN
+
+    model = QNN(4, 2, 4, seed=0)
+    for mode in ("basis", "opt"):
+        state = select_target_state(model, 0, mode, steps=20)
+        circuit, _ = deploy(model, build_config(model, state))
+        x, _ = _inputs(circuit, 5, 1)
+        w = model.weights.detach()
+        assert torch.allclose(run_planned(circuit, x, w), run_gates(circuit, x, w), atol=1e-6)

@@ -191,20 +191,26 @@ class _Slot:
     input_idx: torch.Tensor      # (k,) long
     input_mask: torch.Tensor     # (k,) bool
     source: str                  # "weight" / "input" / "const" when uniform, else "mixed"
+    reads_weights: bool
+    reads_inputs: bool
 
     def angles(self, x: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
+        if self.reads_weights and weights is None:
+            raise ValueError("circuit reads weights, but none were given")
+        if self.reads_inputs and x is None:
+            raise ValueError("circuit reads an input feature but no input was given")
         if self.source == "const":
             return self.const
-        if self.source in ("weight", "mixed") and weights is None:
-            raise ValueError("circuit reads weights, but none were given")
         if self.source == "weight":
             return weights[self.weight_idx]  # type: ignore[index]
-        if x is None:
-            raise ValueError("circuit reads an input feature but no input was given")
         if self.source == "input":
-            return x[:, self.input_idx]
-        a = torch.where(self.weight_mask, weights[self.weight_idx], self.const)  # type: ignore[index]
-        return torch.where(self.input_mask, x[:, self.input_idx], a)
+            return x[:, self.input_idx]  # type: ignore[index]
+        a = self.const
+        if self.reads_weights:
+            a = torch.where(self.weight_mask, weights[self.weight_idx], a)  # type: ignore[index]
+        if self.reads_inputs:
+            a = torch.where(self.input_mask, x[:, self.input_idx], a)  # type: ignore[index]
+        return a
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,23 @@ class _Local:
 @dataclass(frozen=True)
 class _Perm:
     source: torch.Tensor         # new[:, i] = old[:, source[i]] * sign[i]
+    inverse: torch.Tensor        # old[:, j] = new[:, inverse[j]] (the backward gather)
     sign: torch.Tensor | None
+
+
+class _PermuteColumns(torch.autograd.Function):
+    """``x[:, source]`` whose backward is the inverse gather, not a scatter-add."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, source: torch.Tensor,  # noqa: ANN001
+                inverse: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(inverse)
+        return x.index_select(1, source)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: ANN001
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(1, inverse), None, None
 
 
 @dataclass(frozen=True)
@@ -249,7 +271,8 @@ def _make_slot(params: list[Param], max_weight: int, max_input: int) -> _Slot:
                                for p in params], dtype=torch.float32),
                  idx("weight", max_weight), torch.tensor([p.kind == "weight" for p in params]),
                  idx("input", max_input), torch.tensor([p.kind == "input" for p in params]),
-                 kinds.pop() if len(kinds) == 1 else "mixed")
+                 next(iter(kinds)) if len(kinds) == 1 else "mixed", "weight" in kinds,
+                 "input" in kinds)
 
 
 def _local_step(ops: list[Op], n_qubits: int, max_weight: int, max_input: int) -> _Local:
@@ -283,7 +306,8 @@ def _perm_step(ops: list[Op], n: int) -> _Perm:
             source, sign = source[f], sign[f]
         else:  # CZ
             sign = sign * torch.where(((pos >> c) & 1) & ((pos >> t) & 1) == 1, -1.0, 1.0)
-    return _Perm(source, None if bool((sign == 1).all()) else sign.to(CDTYPE))
+    return _Perm(source, torch.argsort(source),
+                 None if bool((sign == 1).all()) else sign.to(CDTYPE))
 
 
 def plan(circuit: Circuit, n_weights: int, n_inputs: int) -> tuple[object, ...]:
@@ -307,7 +331,8 @@ def _concat_slots(slots: list[_Slot]) -> _Slot:
                  torch.cat([s.weight_mask for s in slots]),
                  torch.cat([s.input_idx for s in slots]),
                  torch.cat([s.input_mask for s in slots]),
-                 sources.pop() if len(sources) == 1 else "mixed")
+                 next(iter(sources)) if len(sources) == 1 else "mixed",
+                 any(s.reads_weights for s in slots), any(s.reads_inputs for s in slots))
 
 
 def _batches(steps: list[object]) -> tuple[_Batch, ...]:
@@ -410,14 +435,34 @@ def _kron_all(mats: torch.Tensor) -> torch.Tensor:
     return out
 
 
+#: widest Kronecker factor for registers above 8 qubits: a factor of width w costs
+#: B * 2**n * 2**w multiply-adds, so wide factors pay off only while op overhead dominates
+MAX_FACTOR_WIDTH = 4
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    """Contiguous wire ranges ``[lo, hi)`` of the Kronecker factors (two halves up to n = 8)."""
+    m = 2 if n <= 8 else -(-n // MAX_FACTOR_WIDTH)
+    m = max(1, min(m, n))
+    bounds = [round(i * n / m) for i in range(m + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(m) if bounds[i] < bounds[i + 1]]
+
+
 def _apply_local(psi: torch.Tensor, mats: torch.Tensor, n: int) -> torch.Tensor:
-    """``(M_0 (x) ... (x) M_{n-1}) psi`` for shared per-wire matrices ``(n, 2, 2)``."""
-    h = n // 2
-    view = psi.reshape(psi.shape[0], 2**h, 2 ** (n - h))
-    out = torch.matmul(view, _kron_all(mats[h:]).transpose(0, 1))
-    if h:
-        out = torch.matmul(_kron_all(mats[:h]), out)
-    return out.reshape(psi.shape[0], 2**n)
+    """``(M_0 (x) ... (x) M_{n-1}) psi`` for shared per-wire matrices ``(n, 2, 2)``.
+
+    Each chunk of wires ``[lo, hi)`` is one Kronecker factor ``U``; the state viewed as
+    ``(B * 2**lo, 2**(hi-lo), 2**(n-hi))`` is multiplied by ``U`` from the left.
+    """
+    b = psi.shape[0]
+    out = psi
+    for lo, hi in _chunks(n):
+        u = _kron_all(mats[lo:hi])
+        if hi == n:  # last factor: one (B * 2**lo, 2**w) @ U^T matmul
+            out = torch.matmul(out.reshape(b * 2**lo, 2 ** (hi - lo)), u.transpose(0, 1))
+        else:
+            out = torch.matmul(u, out.reshape(b * 2**lo, 2 ** (hi - lo), 2 ** (n - hi)))
+    return out.reshape(b, 2**n)
 
 
 def _product_state(vectors: torch.Tensor) -> torch.Tensor:
@@ -442,7 +487,7 @@ def run_planned(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor | None
         state[:, 0] = 1
     for step in steps[start:]:
         if isinstance(step, _Perm):
-            state = state[:, step.source]
+            state = _PermuteColumns.apply(state, step.source, step.inverse)
             if step.sign is not None:
                 state = state * step.sign
         elif isinstance(step, _Dense):

@@ -108,8 +108,11 @@ class QNN(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, circuit: Circuit | None = None,
-                batch_size: int = 1024) -> torch.Tensor:
-        """Class predictions (argmax of exact logits)."""
+                batch_size: int | None = None) -> torch.Tensor:
+        """Class predictions (argmax of exact logits), in batches of at most 2**24 amplitudes
+        (1024 rows up to 14 qubits)."""
+        if batch_size is None:
+            batch_size = max(1, min(1024, 2**24 // 2**self.n_qubits))
         out = [self.forward(x[i:i + batch_size], circuit).argmax(dim=1)
                for i in range(0, x.shape[0], batch_size)]
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

@@ -96,7 +96,7 @@ class _Untouchable:
 
 def test_target_selection_needs_no_data(monkeypatch: pytest.MonkeyPatch) -> None:
     params = set(inspect.signature(select_target_state).parameters)
-    assert params == {"model", "target", "mode", "steps", "lr"}
+    assert params == {"model", "target", "mode", "steps", "lr", "chunk"}  # no data argument
     for name in ("load_digits_images", "load_mnist5k_images", "load_idx_images",
                  "load_images", "prepare_task"):
         monkeypatch.setattr(data_module, name, _Untouchable())
@@ -146,3 +146,21 @@ def test_unsupported_circuits_are_rejected() -> None:
         select_target_state(QNN(2, 1, 2), 2)
     with pytest.raises(ValueError, match="mode"):
         select_target_state(QNN(2, 1, 2), 0, "guess")
+
+
+def test_chunked_selection_above_the_unitary_limit_agrees(monkeypatch) -> None:
+    """Selection without the 2^n x 2^n unitary (used above 12 qubits) gives the same answer."""
+    import qtrojan.attacks.qtrojan as qt
+
+    model = QNN(5, 2, 3, seed=11)
+    for target in range(3):
+        ref_basis = qt.select_target_state(model, target)
+        ref_opt = qt.select_target_state(model, target, "opt", steps=40)
+        monkeypatch.setattr(qt, "UNITARY_MAX_QUBITS", 3)
+        basis = qt.select_target_state(model, target, chunk=7)
+        opt = qt.select_target_state(model, target, "opt", steps=40, chunk=7)
+        monkeypatch.setattr(qt, "UNITARY_MAX_QUBITS", 12)
+        assert basis.bits == ref_basis.bits
+        assert basis.margin == pytest.approx(ref_basis.margin, abs=1e-5)
+        # 40 Adam steps on another float path: equal up to the optimiser's drift
+        assert opt.margin == pytest.approx(ref_opt.margin, abs=1e-2)

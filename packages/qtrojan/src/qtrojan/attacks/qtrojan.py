@@ -17,14 +17,15 @@ on per-qubit ``RY(phi) RZ(lambda)`` angles to maximise the margin, which helps u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from qtrojan.circuit import Circuit, Op
+from qtrojan.circuit import Circuit, Op, Param, angle_encoder
 from qtrojan.compiler import NEEDS_PRE, CompileReport, WrapConfig, compile_circuit
-from qtrojan.executor import unitary_rows
+from qtrojan.executor import execute, unitary_rows
 from qtrojan.metrics import target_margin
 from qtrojan.qnn import QNN
 from qtrojan.sim import kron_product_state, ry, rz
@@ -90,8 +91,49 @@ def _opt_state(phi: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     return kron_product_state(qubits)
 
 
+#: above this many qubits the ansatz unitary (2^n x 2^n) is not built: basis states are run
+#: through the planned simulator in chunks, and the opt tail is optimised through it too
+UNITARY_MAX_QUBITS = 12
+
+
+def _basis_margins_chunked(model: QNN, ansatz: tuple[Op, ...], target: int,
+                           chunk: int) -> torch.Tensor:
+    """Target margin of ``W|s>`` for every basis state ``s``, ``chunk`` states at a time.
+
+    ``|s>`` is prepared as ``RX(pi * s_i)`` on each qubit (``-i|1>`` for a 1 bit: a phase the
+    ``<Z>`` readout does not see).
+    """
+    n = model.n_qubits
+    circuit = angle_encoder(n, "X") + Circuit(n, ansatz)
+    w = model.weights.detach()
+    out = []
+    with torch.no_grad():
+        for start in range(0, 2**n, chunk):
+            idx = torch.arange(start, min(start + chunk, 2**n))
+            bits = torch.stack([(idx >> (n - 1 - i)) & 1 for i in range(n)], dim=1)
+            state = execute(circuit, math.pi * bits.to(torch.float32), w)
+            out.append(target_margin(model.readout(state), target))
+    return torch.cat(out)
+
+
+def _opt_margin_fn(model: QNN, ansatz: tuple[Op, ...], target: int
+                   ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Margin of ``W (x)_i RZ(l_i) RY(phi_i)|0>`` through the simulator (no unitary)."""
+    n = model.n_qubits
+    tail = tuple(Op("RY", (i,), (Param("input", i),)) for i in range(n)) + \
+        tuple(Op("RZ", (i,), (Param("input", n + i),)) for i in range(n))
+    circuit = Circuit(n, tail + ansatz)
+    w = model.weights.detach()
+
+    def margin(phi: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        return target_margin(model.readout(execute(circuit, torch.cat([phi, lam])[None], w)),
+                             target)
+
+    return margin
+
+
 def select_target_state(model: QNN, target: int, mode: str = "basis", steps: int = 300,
-                        lr: float = 0.05) -> TargetState:
+                        lr: float = 0.05, chunk: int = 256) -> TargetState:
     """Choose the backdoor state for class ``target`` from the model's weights alone.
 
     Needs no data (design §2.4): ``basis`` mode evaluates all ``2**n`` basis states;
@@ -103,9 +145,16 @@ def select_target_state(model: QNN, target: int, mode: str = "basis", steps: int
         raise ValueError(f"mode must be one of {SELECTION_MODES}, got {mode!r}")
     n = model.n_qubits
     _, ansatz = encoder_and_ansatz(model.circuit)
-    with torch.no_grad():
-        rows = unitary_rows(ansatz, n, model.weights.detach())
-        margins = target_margin(model.readout(rows), target)
+    if n <= UNITARY_MAX_QUBITS:
+        with torch.no_grad():
+            rows = unitary_rows(ansatz, n, model.weights.detach())
+            margins = target_margin(model.readout(rows), target)
+
+        def margin_of(phi: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+            return target_margin(model.readout(_opt_state(phi, lam) @ rows), target)
+    else:
+        margins = _basis_margins_chunked(model, ansatz, target, chunk)
+        margin_of = _opt_margin_fn(model, ansatz, target)
     best = int(torch.argmax(margins))
     bits = _basis_index_bits(best, n)
     if mode == "basis":
@@ -115,11 +164,11 @@ def select_target_state(model: QNN, target: int, mode: str = "basis", steps: int
     opt = torch.optim.Adam([phi, lam], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        loss = -target_margin(model.readout(_opt_state(phi, lam) @ rows), target).sum()
+        loss = -margin_of(phi, lam).sum()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        margin = float(target_margin(model.readout(_opt_state(phi, lam) @ rows), target)[0])
+        margin = float(margin_of(phi, lam)[0])
     if margin < float(margins[best]):  # never worse than the basis state it started from
         return TargetState(target, bits, float(margins[best]), "basis")
     tail = tuple((float(p), float(q)) for p, q in zip(phi.detach(), lam.detach(), strict=True))
