@@ -207,6 +207,16 @@ class CheckpointConfig(_Strict):
     keep: int = Field(2, ge=1, description="how many recent checkpoints to keep")
 
 
+class LoggingConfig(_Strict):
+    """Where a run reports besides ``metrics.jsonl``."""
+
+    tensorboard: str | None = Field(
+        None, description="also write TensorBoard event files (every numeric metric of each "
+        "step: loss, bytes, modeled time, the strategy's signals) to this directory")
+    progress_every_s: float = Field(
+        30.0, gt=0, description="without a terminal, print a progress line this often")
+
+
 class Config(_Strict):
     workers: int = Field(4, ge=1, le=256)
     steps: int | None = Field(None, ge=1)
@@ -232,6 +242,7 @@ class Config(_Strict):
     on_nonfinite: Literal["stop", "skip"] = Field(
         "stop", description="non-finite gradients on any rank: stop the run, or skip the step")
     progress: bool = True
+    logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="after")
     def _check(self) -> Config:

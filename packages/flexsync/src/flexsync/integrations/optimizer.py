@@ -15,7 +15,8 @@ one's ``param_groups``, ``state`` and ``defaults``, so learning-rate schedulers,
 ``state_dict``/``load_state_dict`` and ``zero_grad(set_to_none=...)`` work on it as on the
 optimizer it wraps.
 
-Recipes (``examples/recipes.py`` runs each one):
+Recipes (each one runs in ``examples/``: ``clipping.py``, ``amp.py``, ``accumulation.py``,
+``lr_scheduler.py``):
 
 * **Clipping the combined gradient** (Horovod's pattern)::
 
@@ -282,6 +283,7 @@ class DistributedOptimizer(torch.optim.Optimizer):
         self._writers: list[tuple[Any, int]] = []
         self.num_steps = 0
         self.skipped_steps = 0
+        self.last_records: list[Any] = []    # the last step's accounted collectives
 
     def _count_forward(self, module: nn.Module, args: Any) -> None:
         self._forwards += 1
@@ -507,7 +509,7 @@ class DistributedOptimizer(torch.optim.Optimizer):
         self._writers = [] if writer is None else [(writer, _positive_int(every, "every"))]
 
     def _log_step(self, agreed: StepAgreement) -> None:
-        records = self.comm.take_records()          # also keeps the record list bounded
+        records = self.last_records = self.comm.take_records()   # keeps the list bounded
         sinks = self._writers or _SINKS
         if not sinks:
             return

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import yaml
 
 from flexsync.comm import Communicator
 from flexsync.config import Config, dump_config
@@ -39,6 +40,7 @@ from flexsync.net.conditions import (
 )
 from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions
 from flexsync.report.plots import plot_run
+from flexsync.report.tensorboard import Tee, TensorBoardWriter
 from flexsync.strategies import ContextBuilder, build_strategy
 from flexsync.train import checkpoint
 from flexsync.train.injection import DataInjector, own_batch_size, share_size
@@ -256,9 +258,12 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     writer = None
     if run.comm.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(dump_config(cfg))
+        (out_dir / "config.yaml").write_text(config_text(cfg, run, user))
         writer = MetricsWriter(out_dir / "metrics.jsonl",
                                resume_after=st.step if resume is not None else None)
+        if cfg.logging.tensorboard:
+            writer = Tee(writer, TensorBoardWriter(
+                cfg.logging.tensorboard, purge_step=st.step if resume is not None else None))
     try:
         train_loop(run, st, writer, saver)
     finally:
@@ -270,6 +275,23 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
     write_json(out_dir / "summary.json", summary)
     plot_run(out_dir)
     return summary
+
+
+def config_text(cfg: Config, run: Run, user: UserParts | None) -> str:
+    """The run's ``config.yaml``. A dataset or model passed to :func:`flexsync.train` is
+    recorded as ``user:<Dataset.name>`` / ``user:<model class>`` in place of the built-in
+    names the config still holds (their options are dropped): what the run trained on, not
+    defaults it never used. Such a file does not load back without those parts."""
+    if user is None:
+        return dump_config(cfg)
+    tree = cfg.to_dict()
+    if user.dataset is not None:
+        tree["dataset"] = f"user:{user.dataset.name}"
+        tree.pop("data", None)
+    if user.model_fn is not None:
+        tree["model"] = f"user:{type(run.model).__name__}"
+        tree.pop("model_size", None)
+    return yaml.safe_dump(tree, sort_keys=False)
 
 
 def summarize(run: Run, st: RunState, user: UserParts | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ every rank advances the same virtual clock and rank 0 can log the cluster's mean
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from flexsync.net.estimate import AlphaBetaEstimator
 from flexsync.strategies import ContextBuilder, Strategy
 from flexsync.train.injection import DataInjector
 from flexsync.train.metrics import MetricsWriter
+from flexsync.train.progress import LineProgress
 
 
 @dataclass
@@ -136,7 +138,8 @@ def train_loop(run: Run, st: RunState, writer: MetricsWriter | None,
                on_step_end: Callable[[], None]) -> None:
     """Step ``run`` from ``st.step`` to ``run.total_steps``: one :func:`train_step`, a
     periodic evaluation, a metrics row (rank 0) and ``on_step_end`` (checkpoints) per step."""
-    bar = _progress(run.total_steps, run.cfg.progress and run.comm.rank == 0, initial=st.step)
+    bar = _progress(run.total_steps, run.cfg.progress and run.comm.rank == 0, initial=st.step,
+                    every_s=run.cfg.logging.progress_every_s)
     run.model.train()
     run.comm.take_timings()  # set-up traffic (connection establishment) would bias estimates
     try:
@@ -275,9 +278,12 @@ def _nonfinite_anywhere(comm: Communicator, model: nn.Module) -> bool:
     return agree_any(comm, local, accounted=False)
 
 
-def _progress(total: int, enabled: bool, initial: int = 0):
+def _progress(total: int, enabled: bool, initial: int = 0, every_s: float = 30.0):
+    """A tqdm bar on a terminal; periodic plain lines (:class:`LineProgress`) otherwise."""
     if not enabled:
         return None
+    if not sys.stderr.isatty():
+        return LineProgress(total, initial, every_s)
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True,
