@@ -115,3 +115,10 @@ def test_planned_path_on_compiled_trojan_circuits_with_a_tail() -> None:
         x, _ = _inputs(circuit, 5, 1)
         w = model.weights.detach()
         assert torch.allclose(run_planned(circuit, x, w), run_gates(circuit, x, w), atol=1e-6)
+
+
+def test_planned_path_at_thirteen_qubits() -> None:
+    """Above 8 qubits the layer is split into several Kronecker factors (<= 4 wires each)."""
+    c = qnn_circuit(13, 1)
+    x, w = _inputs(c, 3, 13)
+    assert torch.allclose(run_planned(c, x, w), run_gates(c, x, w), atol=1e-6)

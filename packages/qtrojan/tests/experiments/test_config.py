@@ -79,3 +79,10 @@ def test_every_field_is_declared_with_a_check() -> None:
     for cls in (ExperimentConfig, TaskConfig):
         for f in fields(cls):
             assert callable(f.metadata.get("check")), f"{cls.__name__}.{f.name}"
+
+
+def test_sixteen_qubits_accepted_seventeen_rejected() -> None:
+    task = {"dataset": "digits", "classes": [0, 1], "n_qubits": 16}
+    assert ExperimentConfig.from_dict({"tasks": [task]}).tasks[0].n_qubits == 16
+    with pytest.raises(ValueError, match="n_qubits"):
+        ExperimentConfig.from_dict({"tasks": [{**task, "n_qubits": 17}]})
