@@ -14,6 +14,21 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(hw)
 
 
+def mean_t_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and Student-t 95% half-width t_{0.975, n-1}·s/√n over the finite values (0 for one
+    value).  Used by every table added with issue 22; ``mean_ci`` (normal approximation) is
+    kept so the earlier README tables reproduce."""
+    from scipy import stats
+
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    if len(v) == 1:
+        return float(v[0]), 0.0
+    t = float(stats.t.ppf(0.975, len(v) - 1))
+    return float(v.mean()), float(t * v.std(ddof=1) / np.sqrt(len(v)))
+
+
 def markdown_table(results: dict[str, dict[str, tuple[float, float]]],
                    metrics: list[str] | None = None) -> str:
     """Rows = variants, columns = metrics, cells 'mean ± ci'."""

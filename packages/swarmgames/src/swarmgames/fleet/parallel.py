@@ -5,6 +5,8 @@ Observations are partial (§3.2): the vehicle's own state, the vertiports it obs
 requests at them (padded to ``max_obs_requests``) and the other vehicles it hears on the comm
 graph (same-fleet flag; per the observation topology), each with a mask.  Rewards are the fleet
 step rewards (``reward_sharing``).  ``state()`` is the global state for centralised critics.
+Seeding, ``max_cycles``, deterministic infos, rendering and ``state_space`` follow ``core.pz``;
+the versioned factories are ``fleet.aam_v1``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 
+from swarmgames.core.pz import SwarmParallelEnvBase, deterministic_info
 from swarmgames.core.render import figure_rgb
 from swarmgames.fleet.config import AamConfig
 from swarmgames.fleet.render import draw_network
@@ -22,22 +24,20 @@ from swarmgames.fleet.sim import FLYING, PENDING, AamSim
 SELF_F, VP_F, REQ_F, VEH_F = 10, 5, 6, 5
 
 
-class AamParallelEnv(ParallelEnv):
-    """PettingZoo wrapper around :class:`AamSim`; agents ``vehicle_<i>``."""
+class AamParallelEnv(SwarmParallelEnvBase):
+    """PettingZoo wrapper around :class:`AamSim`; agents ``vehicle_<i>``.  An episode ends at
+    the simulator's horizon or after ``max_cycles`` steps, whichever comes first."""
 
-    metadata = {"render_modes": ["rgb_array"], "name": "swarmgames_aam_v0",
-                "is_parallelizable": True}
+    metadata = {**SwarmParallelEnvBase.metadata, "name": "swarmgames_aam_v1"}
 
     def __init__(self, cfg: AamConfig | None = None, seed: int = 0,
-                 max_obs_requests: int = 16, render_mode: str | None = None) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError("render_mode must be None or 'rgb_array'")
-        self.sim = AamSim(cfg or AamConfig(), seed)
-        self.render_mode = render_mode
+                 max_obs_requests: int = 16, render_mode: str | None = None,
+                 max_cycles: int | None = None, info_timings: bool = False) -> None:
+        self._setup(AamSim(cfg or AamConfig(), seed), seed, max_cycles, render_mode,
+                    info_timings)
         self.R = max_obs_requests
         s = self.sim
         self.possible_agents = [f"vehicle_{i}" for i in range(s.n)]
-        self.agents: list[str] = []
         box = lambda *shape: spaces.Box(-np.inf, np.inf, shape, np.float32)  # noqa: E731
         self._obs_space = spaces.Dict({
             "self": box(SELF_F), "vertiports": box(s.V, VP_F),
@@ -46,6 +46,8 @@ class AamParallelEnv(ParallelEnv):
             "vehicles": box(s.n, VEH_F), "vehicle_mask": spaces.Box(0, 1, (s.n,), np.int8),
             "action_mask": spaces.Box(0, 1, (s.n_actions,), np.int8)})
         self._act_space = spaces.Discrete(s.n_actions)
+        n_state = 7 * s.n + s.V + 1
+        self.state_space = spaces.Box(0.0, np.inf, (n_state,), np.float32)
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self._obs_space
@@ -86,8 +88,8 @@ class AamParallelEnv(ParallelEnv):
         return out
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        self.sim.reset(seed)
-        self.agents = list(self.possible_agents)
+        """Seeded: that episode; unseeded: a new episode (see ``core.pz``)."""
+        self._reset_sim(seed)
         return self._observe(), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, int]):
@@ -98,9 +100,10 @@ class AamParallelEnv(ParallelEnv):
         m = s.step(a)
         rew = {ag: float(s.last_agent_rewards[i]) for i, ag in enumerate(self.possible_agents)}
         obs = self._observe()
-        trunc = s.done
+        trunc = self._truncated() or s.done
         terms = {ag: False for ag in self.agents}
         truncs = {ag: trunc for ag in self.agents}
+        m = deterministic_info(m, (), self.info_timings)
         infos = {ag: {"metrics": m, "executed": int(s.executed[i])}
                  for i, ag in enumerate(self.agents)}
         if trunc:
@@ -116,12 +119,7 @@ class AamParallelEnv(ParallelEnv):
         return np.concatenate([veh, np.bincount(s.r_o[pend], minlength=s.V),
                                [s.t]]).astype(np.float32)
 
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
+    def _frame(self) -> np.ndarray:
         fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
         draw_network(ax, self.sim.snapshot())
         return figure_rgb(fig)
-
-    def close(self) -> None:
-        pass

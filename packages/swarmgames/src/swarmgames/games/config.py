@@ -20,6 +20,7 @@ from swarmgames.games.solvers.config import SolverConfig
 FLOCK_CONTROLLERS = ("game", "vi", "greedy", "reynolds")
 COCO_CONTROLLERS = ("coco", "lloyd")
 COCO_EXECUTIONS = ("mode", "sample", "sequential")
+COCO_SETTLE = ("off", "on_cycle", "always")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ class CocoConfig:
     """The CoCo scenario (defaults: 8 UAVs, 5 UEs, 1 km², −85 dBm ≈ 196 m with n = 2.4).
 
     The VI settings are in ``solver`` (the same :class:`SolverConfig` as flocking; CoCo's
-    default inverse temperature is β = 20)."""
+    default inverse temperature is β = 20).  ``settle`` restricts moves to those that do not
+    lower the team objective J: ``always``, or ``on_cycle`` from the first stage at which the
+    swarm oscillates (``settle_alternations``; see ``controllers.coverage``)."""
 
     n_uavs: int = 8
     n_ues: int = 5
@@ -119,6 +122,8 @@ class CocoConfig:
     controller: str = "coco"
     execution: str = "mode"
     link_keeping: str = "tree"
+    settle: str = "off"
+    settle_alternations: int = 16
     certify: bool = True
     solver: SolverConfig = field(default_factory=lambda: SolverConfig(beta=20.0))
     weights: CoverageWeights = field(default_factory=CoverageWeights)
@@ -145,3 +150,5 @@ class CocoConfig:
         check(self.execution in COCO_EXECUTIONS, "execution",
               f"must be one of {list(COCO_EXECUTIONS)}")
         check(self.link_keeping in ("all", "tree"), "link_keeping", "must be 'all' or 'tree'")
+        check(self.settle in COCO_SETTLE, "settle", f"must be one of {list(COCO_SETTLE)}")
+        check(self.settle_alternations >= 2, "settle_alternations", "must be >= 2")

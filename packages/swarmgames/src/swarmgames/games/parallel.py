@@ -3,7 +3,9 @@
 Actions are label indices (``Discrete(L)``); observations are a ``Dict`` with the agent's own
 features, padded neighbour features with a mask (neighbours = the controller's stale routing
 neighbourhood) and the PettingZoo ``action_mask``.  Rewards are the agents' stage payoffs
-u_i(a) of the played profile.  Episodes truncate after ``max_cycles`` steps.
+u_i(a) of the played profile.  Episodes truncate after ``max_cycles`` steps.  Seeding,
+deterministic infos, rendering and ``state_space`` follow ``core.pz``; the versioned factories
+are ``games.flock_v1`` and ``games.coco_v1``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 
+from swarmgames.core.pz import SwarmParallelEnvBase, deterministic_info
 from swarmgames.core.render import rgb_array
+from swarmgames.games import coco, flock
 from swarmgames.games.coco import CocoSim
 from swarmgames.games.config import CocoConfig, FlockConfig
 from swarmgames.games.flock import FlockSim
@@ -22,22 +25,19 @@ from swarmgames.games.flock import FlockSim
 NBR_FEATURES = 5
 
 
-class _SwarmParallelEnv(ParallelEnv):
-    """Shared ParallelEnv plumbing; subclasses define the simulator and own features."""
+class _SwarmParallelEnv(SwarmParallelEnvBase):
+    """Shared ParallelEnv plumbing; subclasses define the simulator, own features, the state
+    vector and its bounds."""
 
-    metadata = {"render_modes": ["rgb_array"], "name": "swarm_v0", "is_parallelizable": True}
     self_dim = 0
+    timing_keys: tuple[str, ...] = ()
 
     def __init__(self, sim: Any, max_nbrs: int = 8, max_cycles: int | None = None,
-                 render_mode: str | None = None) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError("render_mode must be None or 'rgb_array'")
-        self.sim = sim
+                 render_mode: str | None = None, seed: int = 0,
+                 info_timings: bool = False) -> None:
+        self._setup(sim, seed, max_cycles, render_mode, info_timings)
         self.max_nbrs = max_nbrs
-        self.max_cycles = max_cycles if max_cycles is not None else sim.cfg.steps
-        self.render_mode = render_mode
         self.possible_agents = [f"uav_{i}" for i in range(sim.n)]
-        self.agents: list[str] = []
         self._obs_space = spaces.Dict({
             "self": spaces.Box(-np.inf, np.inf, (self.self_dim,), np.float32),
             "neighbours": spaces.Box(-np.inf, np.inf, (max_nbrs, NBR_FEATURES), np.float32),
@@ -45,7 +45,9 @@ class _SwarmParallelEnv(ParallelEnv):
             "action_mask": spaces.Box(0, 1, (sim.n_labels,), np.int8),
         })
         self._act_space = spaces.Discrete(sim.n_labels)
-        self._cycles = 0
+        low, high = self._state_bounds()
+        self.state_space = spaces.Box(low.astype(np.float32), high.astype(np.float32),
+                                      dtype=np.float32)
 
     def observation_space(self, agent: str) -> spaces.Space:
         """The same space object for every agent (required by ``parallel_api_test``)."""
@@ -60,6 +62,9 @@ class _SwarmParallelEnv(ParallelEnv):
 
     def _action_mask(self) -> np.ndarray:
         return np.ones((self.sim.n, self.sim.n_labels), dtype=np.int8)
+
+    def _state_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ API
     def _observe(self) -> dict[str, dict[str, np.ndarray]]:
@@ -85,49 +90,50 @@ class _SwarmParallelEnv(ParallelEnv):
         return out
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        self.sim.reset(seed)
-        self.agents = list(self.possible_agents)
-        self._cycles = 0
-        obs = self._observe()
-        return obs, {a: {} for a in self.agents}
+        """Seeded: that episode; unseeded: a new episode (see ``core.pz``)."""
+        self._reset_sim(seed)
+        return self._observe(), {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, int]):
         if not self.agents:
             return {}, {}, {}, {}, {}
         labels = np.array([int(actions.get(a, 0)) for a in self.possible_agents])
         m = self.sim.step(labels)
-        self._cycles += 1
         rew = {a: float(self.sim.last_payoffs[i]) for i, a in enumerate(self.possible_agents)}
-        trunc = self._cycles >= self.max_cycles
+        trunc = self._truncated()
         obs = self._observe()
         terms = {a: False for a in self.agents}
         truncs = {a: trunc for a in self.agents}
-        infos = {a: {"metrics": m} for a in self.agents}
+        info = {"metrics": deterministic_info(m, self.timing_keys, self.info_timings)}
+        infos = {a: info for a in self.agents}
         if trunc:
             self.agents = []
         return obs, rew, terms, truncs, infos
 
-    def state(self) -> np.ndarray:
-        snap = self.sim.snapshot()
-        return np.concatenate([snap["p"].ravel(), snap.get("v", np.zeros(0)).ravel()]).astype(
-            np.float32)
-
-    def render(self) -> np.ndarray | None:
-        return rgb_array(self.sim.snapshot()) if self.render_mode == "rgb_array" else None
-
-    def close(self) -> None:
-        pass
+    def _frame(self) -> np.ndarray:
+        return rgb_array(self.sim.snapshot())
 
 
 class FlockParallelEnv(_SwarmParallelEnv):
     """Graphical-game flocking as a ParallelEnv.  Own features: v, v_des − v, p − neighbour
     centroid (/100)."""
 
-    metadata = {**_SwarmParallelEnv.metadata, "name": "swarmgames_flock_v0"}
+    metadata = {**_SwarmParallelEnv.metadata, "name": "swarmgames_flock_v1"}
     self_dim = 6
+    timing_keys = flock.TIMING_METRICS
 
     def __init__(self, cfg: FlockConfig | None = None, seed: int = 0, **kw: Any) -> None:
-        super().__init__(FlockSim(cfg or FlockConfig(), seed), **kw)
+        super().__init__(FlockSim(cfg or FlockConfig(), seed), seed=seed, **kw)
+
+    def state(self) -> np.ndarray:
+        """Global state: every UAV's position (m) then velocity (m/s), flattened."""
+        return np.concatenate([self.sim.p.ravel(), self.sim.v.ravel()]).astype(np.float32)
+
+    def _state_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions are unbounded; speeds are capped at v_max by the double integrator."""
+        n, vmax = self.sim.n, self.sim.cfg.v_max * (1 + 1e-6)
+        return (np.concatenate([np.full(2 * n, -np.inf), np.full(2 * n, -vmax)]),
+                np.concatenate([np.full(2 * n, np.inf), np.full(2 * n, vmax)]))
 
     def _self_features(self) -> np.ndarray:
         s = self.sim
@@ -143,11 +149,24 @@ class CocoParallelEnv(_SwarmParallelEnv):
     """CoCo coverage as a ParallelEnv.  Own features: p/area, ROI centre − p (/area), nearest
     UE − p (/area)."""
 
-    metadata = {**_SwarmParallelEnv.metadata, "name": "swarmgames_coco_v0"}
+    metadata = {**_SwarmParallelEnv.metadata, "name": "swarmgames_coco_v1"}
     self_dim = 6
+    timing_keys = coco.TIMING_METRICS
 
     def __init__(self, cfg: CocoConfig | None = None, seed: int = 0, **kw: Any) -> None:
-        super().__init__(CocoSim(cfg or CocoConfig(), seed), **kw)
+        super().__init__(CocoSim(cfg or CocoConfig(), seed), seed=seed, **kw)
+
+    def state(self) -> np.ndarray:
+        """Global state: UAV positions then UE positions (m), flattened."""
+        return np.concatenate([self.sim.p.ravel(), self.sim.ues.ravel()]).astype(np.float32)
+
+    def _state_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """UAVs may start outside the area (launch spread); UEs stay inside it."""
+        c = self.sim.cfg
+        n_uav, n_ue = 2 * c.n_uavs, 2 * c.n_ues
+        return (np.concatenate([np.full(n_uav, -np.inf), np.full(n_ue, c.ue_margin_m)]),
+                np.concatenate([np.full(n_uav, np.inf),
+                                np.full(n_ue, c.area_m - c.ue_margin_m)]))
 
     def _self_features(self) -> np.ndarray:
         s = self.sim

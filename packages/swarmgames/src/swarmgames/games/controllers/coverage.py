@@ -9,20 +9,90 @@ from typing import Any
 
 import numpy as np
 
+from swarmgames.core.kinematics import step_toward
 from swarmgames.games.config import CocoConfig
 from swarmgames.games.controllers.base import Controller, Decision, WarmStartVI, solver_info
 from swarmgames.games.controllers.lloyd import lloyd_targets
 from swarmgames.games.solvers.config import SolverConfig
+from swarmgames.games.solvers.mean_field_vi import colour_classes
 from swarmgames.games.stage_game import StageGame
+
+
+def settle(sim: Any, game: StageGame, labels: np.ndarray) -> np.ndarray:
+    """Labels of a proposal restricted so that the exact team objective J does not drop.
+
+    The simultaneous VI proposal is executed whole if J after the move is at least J now;
+    otherwise the best single colour class of the interaction graph (an independent set of
+    neighbours) that raises J moves alone; otherwise every UAV stays (label 0).  With
+    stationary UEs the ROI, hence J, is a fixed function of the positions, so J is
+    non-decreasing from stage to stage and, being bounded, converges: the period-2
+    oscillation of simultaneous execution cannot occur.  The check needs J, i.e. one
+    evaluation of the coverage over the ROI per candidate set (centralised, like
+    ``execution: sequential``)."""
+    stay = np.zeros_like(labels)
+    cand = sim.candidates()
+    reach = sim.cfg.v_max * sim.cfg.dt
+
+    def value(lab: np.ndarray) -> float:
+        targets = cand[np.arange(sim.n), lab]
+        return sim.objective(step_toward(sim.p, targets, reach))
+
+    now = sim.objective()
+    if value(labels) >= now:
+        return labels
+    best, best_val = stay, now
+    for rows in colour_classes(game.nbr):
+        trial = stay.copy()
+        trial[rows] = labels[rows]
+        val = value(trial)
+        if val > best_val + 1e-12:
+            best, best_val = trial, val
+    return best
+
+
+CYCLE_LENGTHS = (2, 3, 4)
 
 
 class CocoVI(WarmStartVI):
     """Mean-field VI (warm-started from the previous stage's q) → waypoint labels: the mode
-    of q, or a sample from it with ``sample``."""
+    of q, or a sample from it with ``sample``.
 
-    def __init__(self, solver: SolverConfig, sample: bool = False) -> None:
+    ``settling``: ``off``; ``always`` restricts every move by :func:`settle`; ``on_cycle``
+    executes VI freely until the swarm oscillates -- its positions repeat those of 2-4 stages
+    before, or J has alternately risen and fallen over the last ``alternations`` stages (the
+    period-2 oscillation of simultaneous execution, measured with stationary UEs) -- and
+    from then on restricts every move by :func:`settle`.  ``always`` pins a launch cluster in
+    place, because J's link term over all pairs is largest for a cluster; ``on_cycle`` lets
+    the swarm deploy first."""
+
+    def __init__(self, solver: SolverConfig, sample: bool = False,
+                 settling: str = "off", alternations: int = 16) -> None:
         super().__init__(solver)
         self.sample = sample
+        self.settling = settling
+        self.alternations = alternations
+        self.committed = settling == "always"
+        self.past: list[np.ndarray] = []
+        self.values: list[float] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.committed = self.settling == "always"
+        self.past = []
+        self.values = []
+
+    def _watch_cycle(self, p: np.ndarray, value: float) -> None:
+        """Commit once the positions equal those of 2-4 stages ago (within 1 mm) or the last
+        ``alternations`` changes of J alternate in sign."""
+        self.past = (self.past + [p.copy()])[-(max(CYCLE_LENGTHS) + 1):]
+        self.values = (self.values + [value])[-(self.alternations + 1):]
+        moved = len(self.past) > 1 and not np.allclose(self.past[-1], self.past[-2], atol=1e-3)
+        for c in CYCLE_LENGTHS:
+            if moved and len(self.past) > c and np.allclose(p, self.past[-1 - c], atol=1e-3):
+                self.committed = True
+        sign = np.sign(np.diff(self.values))
+        if len(sign) == self.alternations and (sign != 0).all() and (sign[1:] != sign[:-1]).all():
+            self.committed = True
 
     def decide(self, sim: Any, game: StageGame | None) -> Decision:
         res = self.solve(game)
@@ -31,6 +101,10 @@ class CocoVI(WarmStartVI):
             labels = np.array([pol.choice(sim.n_labels, p=row) for row in res.q])
         else:
             labels = res.profile
+        if self.settling == "on_cycle" and not self.committed:
+            self._watch_cycle(sim.p, sim.objective())
+        if self.committed:
+            labels = settle(sim, game, labels)
         targets = sim.candidates()[np.arange(sim.n), labels]
         return Decision(labels=labels, targets=targets, info=solver_info(res))
 
@@ -78,4 +152,5 @@ def coco_controller(cfg: CocoConfig) -> Controller:
         return Lloyd()
     if cfg.execution == "sequential":
         return SequentialAscent()
-    return CocoVI(cfg.solver, sample=cfg.execution == "sample")
+    return CocoVI(cfg.solver, sample=cfg.execution == "sample",
+                  settling=cfg.settle, alternations=cfg.settle_alternations)
