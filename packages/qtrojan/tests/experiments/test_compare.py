@@ -11,6 +11,7 @@ from qtrojan.data import TaskData
 from qtrojan.experiments.compare import (
     Candidate,
     choose,
+    comparison_markdown,
     format_comparison,
     run_comparison,
     select_dpba,
@@ -91,3 +92,5 @@ def test_comparison_deltas_are_paired_by_seed() -> None:
         assert s.qt_cda == s.clean_cda          # the disabled backdoor is transparent
     assert r.settings["original"] == Candidate(0, math.pi, 0.1)
     assert "best_over_sweep" in format_comparison(summary)
+    md = comparison_markdown(summary)
+    assert md.count("| d01 |") == 1 and "DPBA best over sweep" in md

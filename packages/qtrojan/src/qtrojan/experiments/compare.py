@@ -301,6 +301,30 @@ def format_comparison(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def comparison_markdown(summary: dict[str, Any]) -> str:
+    """The comparison as Markdown tables (the README's headline is pasted from this)."""
+    lines = ["| task | model | trigger, rate (chosen on validation) | CDA | ASR | ΔCDA | ΔASR | "
+             "trigger's ASR on the unpoisoned victim | ASR after 1 clean epoch |",
+             "|" + "---|" * 9]
+    for task, e in summary["tasks"].items():
+        q = e["qtrojan"]
+        lines.append(f"| {task} | QTrojan | – | {_fmt(q['cda'])} | {_fmt(q['asr'])} | | | – | "
+                     f"{_fmt(q['asr_after_ft_original_config'])} (original config) |")
+        for name in SETTINGS:
+            d = e[name]
+            trig = f"x{d['trigger_feature']} := {d['trigger_value']:.3g}, r = {d['rate']:g}"
+            lines.append(f"| | DPBA {name.replace('_', ' ')} | {trig} | {_fmt(d['cda'])} | "
+                         f"{_fmt(d['asr'])} | {_fmt(d['delta_cda'], True, True)} | "
+                         f"{_fmt(d['delta_asr'], True, True)} | {_fmt(d['asr_unpoisoned'])} | "
+                         f"{_fmt(d['asr_after_ft'])} |")
+    lines += ["", "| QTrojan − DPBA, averaged over tasks | ΔCDA | ΔASR |", "|---|---|---|"]
+    for name in SETTINGS:
+        o = summary["overall"][name]
+        lines.append(f"| vs DPBA {name.replace('_', ' ')} | "
+                     f"{_fmt(o['delta_cda'], True, True)} | {_fmt(o['delta_asr'], True, True)} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_comparison(results: list[TaskComparison], summary: dict[str, Any],
                      out_dir: str | Path) -> Path:
     """``comparison.json``: the summary plus every validation candidate and seed result."""
@@ -310,4 +334,5 @@ def write_comparison(results: list[TaskComparison], summary: dict[str, Any],
                        "seeds": [dataclasses.asdict(s) for s in r.seeds]} for r in results}
     path = out / "comparison.json"
     path.write_text(json.dumps({"summary": summary, "detail": detail}, indent=2) + "\n")
+    (out / "comparison.md").write_text(comparison_markdown(summary))
     return path
