@@ -100,3 +100,13 @@ def test_a_strategy_that_misses_the_target_on_any_seed_has_no_speedup():
 def test_unknown_names_are_refused_with_the_choices():
     with pytest.raises(ValueError, match="unknown strategy 'nope'; expected one of"):
         quality.run(None, ["cnn"], ["bw-100mbit"], ["nope"], [0], 2, [], "")
+
+
+def test_the_demo_prints_time_to_dense_quality(tmp_path, monkeypatch, capsys):
+    from flexsync.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--workers", "2", "--steps", "8", "--out", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "resnet-hard · bw-20mbit" in out and "ddp-powersgd-r4" in out
+    assert (tmp_path / "d" / "quality.md").exists()

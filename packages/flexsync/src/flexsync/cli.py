@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flexsync.config import ConfigError, build_config, dump_config, load_config
+from flexsync.config import ConfigError, dump_config, load_config
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -113,37 +113,24 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The demo's story (README "Results"): on a bandwidth-bound link, dense against the best
+#: fixed compression, an adaptive method and PyTorch's PowerSGD hook, on the workload where
+#: compression matters; the strategies are the suite's, with their defaults.
+DEMO_STRATEGIES = ["dense", "topk-100x", "accordion", "selsync", "ddp-powersgd-r4"]
+
+
 def _demo(args: argparse.Namespace) -> int:
-    from flexsync.api import train
-    from flexsync.report.plots import plot_comparison
-    from flexsync.report.tables import results_table
+    from flexsync import quality
 
-    root = Path(args.out)
-    base = {
-        "workers": args.workers, "steps": args.steps, "network":
-        {"kind": "modeled", "alpha": "1ms", "bandwidth": "100mbit"},
-        "target": {"accuracy": 0.5}, "eval": {"every": 50}, "progress": False,
-    }
-    runs = {
-        "dense": {"strategy": {"name": "dense"}},
-        "topk": {"strategy": {"name": "topk", "ratio": args.ratio}},
-        "artopk-star": {"strategy": {"name": "artopk", "ratio": args.ratio, "index": "star"}},
-        "flexible": {"strategy": {"name": "flexible", "ratio": args.ratio}},
-        "selsync": {"strategy": {"name": "selsync", "delta": 0.15}},
-        "ddp-powersgd": {"strategy": {"name": "ddp", "hook": "powersgd"}},
-    }
-    dirs = []
-    for name, extra in runs.items():
-        cfg = build_config({**base, **extra, "out": str(root / name)})
-        from flexsync.net.conditions import NetworkConditions
-
-        print(f"== {name}: {cfg.workers} workers, {cfg.steps} steps, modeled network "
-              f"{NetworkConditions(cfg.network.alpha, cfg.network.bandwidth)}", flush=True)
-        train(cfg)
-        dirs.append(root / name)
-    print()
-    print(results_table(dirs))
-    print(f"\nplots: {plot_comparison(dirs, root / 'comparison.png')} and each run's curves.png")
+    overrides = [] if args.steps is None else [f"steps={args.steps}"]
+    command = f"flexsync demo --workers {args.workers} --seed {args.seed}" + \
+        (f" --steps {args.steps}" if args.steps else "")
+    print(f"== {len(DEMO_STRATEGIES)} runs: {', '.join(DEMO_STRATEGIES)} on resnet-hard "
+          f"({args.workers} workers, modeled 20 Mbit/s link, seed {args.seed})", flush=True)
+    text = quality.run(Path(args.out), ["resnet-hard"], ["bw-20mbit"], DEMO_STRATEGIES,
+                       [args.seed], args.workers, overrides, command)
+    print(text)
+    print(f"written to {Path(args.out) / 'quality.md'} (runs in {quality.RUNS})")
     return 0
 
 
@@ -233,10 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="benchmarks/results")
     b.set_defaults(fn=_bench)
 
-    d = sub.add_parser("demo", help="a short comparison under a slow modeled network")
+    d = sub.add_parser("demo", help="time to dense quality on a slow link: dense against "
+                       "fixed and adaptive compression and DDP + PowerSGD (one seed)")
     d.add_argument("--workers", type=int, default=4)
-    d.add_argument("--steps", type=int, default=300)
-    d.add_argument("--ratio", type=float, default=0.05, help="top-k keep fraction")
+    d.add_argument("--steps", type=int, help="override the workload's step budget (300)")
+    d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="runs/demo")
     d.set_defaults(fn=_demo)
     return p

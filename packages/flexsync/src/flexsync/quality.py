@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flexsync.config import Config, build_config, dump_config
+from flexsync.config import Config, build_config
 from flexsync.net.clock import VirtualClock
 from flexsync.net.units import format_bytes
 
@@ -113,22 +113,34 @@ class Cell:
     seed: int
     regime: str             # the network the run trains under
     priced: list[str]       # the regimes this run's result stands for
+    overrides: list[str]
     cfg: Config
     dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(dump_config(self.cfg).encode()).hexdigest()[:10]
+        """The run directory is named by a hash of the suite's inputs to this run (workload
+        keys, strategy, network, seed, workers, overrides), not of the resolved config, so a
+        new config key with a default does not orphan finished runs. After changing a
+        workload's defaults, remove ``runs/bench/quality`` to start afresh."""
+        inputs = _inputs(self.workload, self.strategy, self.regime, self.seed,
+                         self.cfg.workers, self.overrides)
+        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
         self.dir = RUNS / self.workload / self.strategy / self.regime / f"seed{self.seed}-{digest}"
 
 
-def _config(workload: str, strategy: str, regime: str, seed: int, workers: int,
-            overrides: list[str]) -> Config:
+def _inputs(workload: str, strategy: str, regime: str, seed: int, workers: int,
+            overrides: Iterable[str]) -> dict[str, Any]:
     w = WORKLOADS[workload]
-    metric = "accuracy" if w.metric == "accuracy" else "perplexity"
-    tree = {**w.keys, "workers": workers, "seed": seed, "progress": False,
-            "strategy": STRATEGIES[strategy], "network": REGIMES[regime],
-            "target": {metric: None}, "out": "runs/bench/quality/_"}
-    return build_config(tree, overrides)
+    return {"keys": {**w.keys, "workers": workers, "seed": seed, "progress": False,
+                     "strategy": STRATEGIES[strategy], "network": REGIMES[regime],
+                     "target": {w.metric: None}, "out": "runs/bench/quality/_"},
+            "overrides": list(overrides)}
+
+
+def _config(workload: str, strategy: str, regime: str, seed: int, workers: int,
+            overrides: Iterable[str]) -> Config:
+    inputs = _inputs(workload, strategy, regime, seed, workers, overrides)
+    return build_config(inputs["keys"], inputs["overrides"])
 
 
 def plan(workloads: Iterable[str], regimes: list[str], strategies: Iterable[str],
@@ -143,12 +155,12 @@ def plan(workloads: Iterable[str], regimes: list[str], strategies: Iterable[str]
             for seed in seeds:
                 home = _config(w, s, _HOME, seed, workers, overrides)
                 if modeled and not home.strategy.network_aware():
-                    cells.append(Cell(w, s, seed, _HOME, modeled, home))
+                    cells.append(Cell(w, s, seed, _HOME, modeled, list(overrides), home))
                 else:
-                    cells += [Cell(w, s, seed, r, [r], _config(w, s, r, seed, workers,
-                                                                   overrides)) for r in modeled]
-                cells += [Cell(w, s, seed, r, [r], _config(w, s, r, seed, workers, overrides))
-                          for r in emulated]
+                    cells += [Cell(w, s, seed, r, [r], list(overrides),
+                                   _config(w, s, r, seed, workers, overrides)) for r in modeled]
+                cells += [Cell(w, s, seed, r, [r], list(overrides),
+                               _config(w, s, r, seed, workers, overrides)) for r in emulated]
     return cells
 
 
@@ -236,7 +248,8 @@ def outcomes(cell: Cell, target: float) -> list[Outcome]:
         if REGIMES[regime]["kind"] == "emulated":
             times, clock = {r["step"]: r["wall_time"] for r in rows}, "wall"
         else:
-            cfg = _config(cell.workload, cell.strategy, regime, cell.seed, cell.cfg.workers, [])
+            cfg = _config(cell.workload, cell.strategy, regime, cell.seed, cell.cfg.workers,
+                          cell.overrides)
             times, clock = dict(priced_curve(rows, cfg, summary["params"])), "modeled"
         out.append(Outcome(cell.workload, cell.strategy, regime, cell.seed, final,
                            times[rows[-1]["step"]], None if hit is None else times[hit["step"]],
