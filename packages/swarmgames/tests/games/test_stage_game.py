@@ -170,3 +170,84 @@ def test_random_connected_graph_is_connected():
     for n in (2, 5, 20):
         a = random_connected_graph(n, 0.1, rng)
         assert components(a)[0] == 1
+
+
+def _dense_twin(g: StageGame) -> StageGame:
+    """The same game with the factored term materialised as E·L·L tables on every
+    neighbourhood edge (what CoCo built before issue 22)."""
+    src, dst = np.nonzero(g.nbr)
+    pair = np.einsum("m,elm,ebm->elb", g.factor_weight, g.factor[src], g.factor[dst])
+    for e, (i, j) in enumerate(zip(src, dst, strict=True)):
+        hit = np.flatnonzero((g.pair_src == i) & (g.pair_dst == j))
+        if len(hit):
+            pair[e] += g.pair[hit[0]]
+    return StageGame(mask=g.mask, unary=g.unary, nbr=g.nbr, pair_src=src, pair_dst=dst,
+                     pair=pair)
+
+
+def _factored_game(seed: int) -> StageGame:
+    rng = np.random.default_rng(seed)
+    n, n_labels, m = 7, 5, 11
+    nbr = random_connected_graph(n, 0.5, rng)
+    src, dst = np.nonzero(nbr & (rng.random((n, n)) < 0.4))
+    sym = {(int(i), int(j)) for i, j in zip(src, dst, strict=True)}
+    sym |= {(j, i) for i, j in sym}
+    src = np.array([i for i, _ in sorted(sym)], dtype=int)
+    dst = np.array([j for _, j in sorted(sym)], dtype=int)
+    tab = {e: rng.normal(size=(n_labels, n_labels)) for e in sorted(sym) if e[0] < e[1]}
+    pair = np.array([tab[(i, j)] if i < j else tab[(j, i)].T for i, j in sorted(sym)])
+    mask = (rng.random((n, n_labels)) < 0.8) | (np.eye(n, n_labels) > 0)
+    return StageGame(mask=mask,
+                     unary=rng.normal(size=(n, n_labels)), nbr=nbr, pair_src=src,
+                     pair_dst=dst, pair=pair.reshape(-1, n_labels, n_labels),
+                     factor=rng.random((n, n_labels, m)), factor_weight=-rng.random(m))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_factored_term_equals_materialised_tables(seed):
+    """Sparse CoCo tables (issue 22): the factored overlap gives the same payoffs (all rows and
+    row subsets), potential, regrets and VI as the dense E·L·L tables."""
+    g = _factored_game(seed)
+    d = _dense_twin(g)
+    rng = np.random.default_rng(seed + 10)
+    q = rng.dirichlet(np.ones(g.n_labels), size=g.n)
+    np.testing.assert_allclose(g.local_payoffs(q), d.local_payoffs(q), atol=1e-10)
+    rows = np.array([4, 1, 6])
+    np.testing.assert_allclose(g.local_payoffs(q, rows), d.local_payoffs(q)[rows], atol=1e-10)
+    np.testing.assert_allclose(g.local_payoffs(q, rows, g.factor_messages(q)),
+                               d.local_payoffs(q)[rows], atol=1e-10)
+    assert g.expected_potential(q) == pytest.approx(d.expected_potential(q), abs=1e-9)
+    a = np.argmax(g.masked(g.unary), axis=1)
+    np.testing.assert_allclose(eq.regrets(g, a), eq.regrets(d, a), atol=1e-10)
+    assert g.is_symmetric() and eq.potential_check(g, rng, trials=20) < 1e-9
+    from swarmgames.games.solvers import mean_field_vi
+
+    r1 = mean_field_vi.solve(g, 3.0, schedule="colour")
+    r2 = mean_field_vi.solve(d, 3.0, schedule="colour")
+    np.testing.assert_allclose(r1.q, r2.q, atol=1e-9)
+
+
+def test_coco_stage_game_keeps_tables_sparse():
+    """A spread-out swarm with a complete neighbourhood graph gets pair tables only on the
+    link-keeping forest and near pairs, not on all N(N−1) edges."""
+    from swarmgames.core.channel import Channel, ChannelConfig
+    from swarmgames.core.kinematics import waypoint_ring
+    from swarmgames.games.payoffs_coverage import (
+        CoverageWeights,
+        RoiConfig,
+        coverage_stage_game,
+        fit_roi,
+        link_keeping_pairs,
+    )
+
+    rng = np.random.default_rng(3)
+    n = 40
+    pos = rng.uniform(0, 1000, size=(n, 2))
+    ch = Channel(ChannelConfig(altitude_m=30.0))
+    adj, rx = ch.links(pos)
+    nbr = ~np.eye(n, dtype=bool)
+    cand = pos[:, None] + waypoint_ring(8, (0.5, 1.0), 10.0)[None]
+    roi = fit_roi(RoiConfig(grid=10), rng.uniform(100, 900, size=(5, 2)), 1000.0)
+    g = coverage_stage_game(CoverageWeights(), ch, cand, pos, roi, nbr,
+                            link_keeping_pairs("tree", nbr, rx))
+    assert g.pair.shape[0] < 0.2 * n * (n - 1) and g.factor.shape == (n, 17, len(roi.points))

@@ -49,13 +49,12 @@ def elbo(game: StageGame, q: np.ndarray, beta: float) -> float:
 
 
 def logit_response(game: StageGame, q: np.ndarray, beta: float,
-                   rows: np.ndarray | None = None) -> np.ndarray:
-    """softmax(β·E_{q_−i}[u_i | a]) over feasible labels, for ``rows`` (default: all)."""
-    local = game.local_payoffs(q)
-    if rows is not None:
-        local, mask = local[rows], game.mask[rows]
-    else:
-        mask = game.mask
+                   rows: np.ndarray | None = None,
+                   messages: np.ndarray | None = None) -> np.ndarray:
+    """softmax(β·E_{q_−i}[u_i | a]) over feasible labels, for ``rows`` (default: all); only
+    those rows' payoffs are computed.  ``messages``: current ``game.factor_messages(q)``."""
+    local = game.local_payoffs(q, rows, messages)
+    mask = game.mask if rows is None else game.mask[rows]
     z = np.where(mask, beta * local, -np.inf)
     z = z - z.max(axis=1, keepdims=True)
     e = np.where(mask, np.exp(z), 0.0)

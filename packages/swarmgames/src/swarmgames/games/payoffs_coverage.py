@@ -149,16 +149,26 @@ def coverage_stage_game(w: CoverageWeights, channel: Channel, cand: np.ndarray, 
     nbr = nbr | nbr.T
     lp = nbr if link_pairs is None else (link_pairs | link_pairs.T) & nbr
     s = service_quality(channel, cand, roi.points)  # (N, L, M)
-    ws = s * roi.weights
-    unary = w.w_cov * ws.sum(axis=2) - w.w_mv * np.sum((cand - pos[:, None]) ** 2, axis=2)
-    src, dst = np.nonzero(nbr)
-    if len(src):
-        overlap = np.einsum("elm,ebm->elb", ws[src], s[dst])
-        link = backbone_quality(channel, cand[src][:, :, None, :], cand[dst][:, None, :, :])
-        link = link * lp[src, dst][:, None, None]
-        dist = np.linalg.norm(cand[src][:, :, None, :] - cand[dst][:, None, :, :], axis=-1)
-        pair = -w.w_cov * overlap + w.w_link * link - w.w_col * (dist < w.d_safe_m)
-    else:
-        pair = np.zeros((0, cand.shape[1], cand.shape[1]))
+    unary = (w.w_cov * np.einsum("nlm,m->nl", s, roi.weights)
+             - w.w_mv * np.sum((cand - pos[:, None]) ** 2, axis=2))
+    # tables only where a link-keeping or collision term can be non-zero (sparse: a spanning
+    # forest plus pairs whose candidate sets come within d_safe); the coverage overlap on
+    # every neighbour pair is the factored term −w_cov·Σ_x w(x)·s_i(a, x)·s_j(b, x)
+    reach = np.linalg.norm(cand - pos[:, None], axis=2).max(axis=1)
+    gap = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    close = gap <= w.d_safe_m + reach[:, None] + reach[None, :] + 1e-9
+    src, dst = np.nonzero(nbr & (lp | close))
+    n_labels = cand.shape[1]
+    pair = np.zeros((len(src), n_labels, n_labels))
+    for keep, term in ((lp[src, dst], "link"), (close[src, dst], "collision")):
+        edges = np.flatnonzero(keep)
+        for lo in range(0, len(edges), 4096):   # bounded temporaries for large N
+            e = edges[lo: lo + 4096]
+            a, b = cand[src[e]][:, :, None, :], cand[dst[e]][:, None, :, :]
+            if term == "link":
+                pair[e] += w.w_link * backbone_quality(channel, a, b)
+            else:
+                pair[e] -= w.w_col * (np.linalg.norm(a - b, axis=-1) < w.d_safe_m)
     mask = np.ones(cand.shape[:2], dtype=bool)
-    return StageGame(mask=mask, unary=unary, nbr=nbr, pair_src=src, pair_dst=dst, pair=pair)
+    return StageGame(mask=mask, unary=unary, nbr=nbr, pair_src=src, pair_dst=dst, pair=pair,
+                     factor=s, factor_weight=-w.w_cov * roi.weights)

@@ -100,8 +100,10 @@ def flock_stage_game(cfg: FlockPayoffConfig, dyn: DoubleIntegrator, p: np.ndarra
                      mult: np.ndarray, goal: np.ndarray | None = None) -> StageGame:
     """Build the stage game at state (p, v) for label sequences ``seqs`` (L, H, 2).
 
-    Pair tables are materialised only for neighbour pairs whose separation term can be non-zero
-    this stage (the others are identically 0), keeping the cost ~linear in N for sparse swarms.
+    Pair edges are kept only for neighbour pairs whose separation term can be non-zero this
+    stage (the others are identically 0), keeping the cost ~linear in N for sparse swarms; their
+    L×L tables are built from the kernel only when a caller needs them (mixed profiles, exact
+    pairwise best response, certification).
     Aggregate weights use agent i's own multipliers (general-sum); the separation weight is
     shared so χ stays symmetric.
     """
@@ -120,16 +122,13 @@ def flock_stage_game(cfg: FlockPayoffConfig, dyn: DoubleIntegrator, p: np.ndarra
     if cfg.aggregate_scaling == "mean":
         agg = agg / np.maximum(nbr.sum(axis=1), 1)[:, None]
     kernel = SeparationKernel(cfg.w_separation, cfg.d_sep_m) if cfg.w_separation > 0 else None
-    src, dst, tables = [], [], []
+    src = dst = np.zeros(0, dtype=int)
     if kernel is not None:
         reach = np.linalg.norm(phat - phat[:, :1, :], axis=2).max(axis=1)  # label spread
         cur = phat[np.arange(n), 0]
         d = np.linalg.norm(cur[:, None] - cur[None], axis=2)
         close = nbr & (d <= cfg.d_sep_m + reach[:, None] + reach[None, :] + 1e-9)
         src, dst = np.nonzero(close)
-        if len(src):
-            tables = kernel(feats[src][:, :, None, :], feats[dst][:, None, :, :])
-    pair = np.asarray(tables) if len(src) else np.zeros((0, len(seqs), len(seqs)))
-    return StageGame(mask=mask, unary=unary, nbr=nbr, pair_src=np.asarray(src, dtype=int),
-                     pair_dst=np.asarray(dst, dtype=int), pair=pair, features=feats,
-                     agg_weight=agg, kernel=kernel)
+    # pair tables are built from the kernel on first use (StageGame.tables)
+    return StageGame(mask=mask, unary=unary, nbr=nbr, pair_src=src, pair_dst=dst, pair=None,
+                     features=feats, agg_weight=agg, kernel=kernel)

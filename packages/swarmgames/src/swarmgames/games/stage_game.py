@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 PairKernel = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """χ(f_i, f_j) → payoff to i, broadcasting over leading dims, last dim = feature dim."""
@@ -42,6 +43,11 @@ class StageGame:
         agg_weight: (N, D) W_i (or None).
         kernel: optional χ whose tables are exactly ``pair`` (enables the virtual-mean
             approximation of pairwise terms in the mean-neighbour solver).
+        factor, factor_weight: optional factored pairwise term on *every* neighbourhood
+            edge, θ_ij(a, b) += Σ_m factor_weight[m]·factor[i, a, m]·factor[j, b, m]
+            ((N, L, M) and (M,)); symmetric by construction.  It stands for E·L·L tables
+            without materialising them (CoCo's coverage overlap over M ROI points): the
+            term of a mixed profile costs one sparse product, nnz(nbr)·M.
     """
 
     mask: np.ndarray
@@ -53,6 +59,8 @@ class StageGame:
     features: np.ndarray | None = None
     agg_weight: np.ndarray | None = None
     kernel: PairKernel | None = None
+    factor: np.ndarray | None = None
+    factor_weight: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.mask = np.asarray(self.mask, dtype=bool)
@@ -66,17 +74,57 @@ class StageGame:
             raise ValueError("every player needs at least one feasible label")
         if self.nbr.shape != (n, n):
             raise ValueError(f"nbr must be ({n}, {n})")
-        self.pair_src = np.asarray(self.pair_src, dtype=int)
-        self.pair_dst = np.asarray(self.pair_dst, dtype=int)
-        if self.pair is None:
-            self.pair = np.zeros((0, n_labels, n_labels))
-        if len(self.pair_src) and not self.nbr[self.pair_src, self.pair_dst].all():
-            raise ValueError("pair edges must be neighbourhood edges")
+        self._index_pairs()
         if (self.features is None) != (self.agg_weight is None):
             raise ValueError("features and agg_weight go together")
+        if (self.factor is None) != (self.factor_weight is None):
+            raise ValueError("factor and factor_weight go together")
+        if self.factor is not None and (self.factor.shape[:2] != (n, n_labels)
+                                        or self.factor_weight.shape != self.factor.shape[2:]):
+            raise ValueError("factor must be (N, L, M) and factor_weight (M,)")
         self.deg = self.nbr.sum(axis=1).astype(float)
         safe = np.maximum(self.deg, 1.0)
         self.mean_op = self.nbr / safe[:, None]
+
+    def _index_pairs(self) -> None:
+        """Validate the pair edges, sort them by source and index them per player.  Without
+        ``pair`` tables but with a ``kernel`` the tables are built on first use
+        (:meth:`tables`): a pure-profile caller never needs them."""
+        n, n_labels = self.unary.shape
+        self.pair_src = np.asarray(self.pair_src, dtype=int)
+        self.pair_dst = np.asarray(self.pair_dst, dtype=int)
+        if self.pair is None and not (len(self.pair_src) and self.kernel is not None
+                                      and self.features is not None):
+            if len(self.pair_src):
+                raise ValueError("pair edges need pair tables or a kernel with features")
+            self.pair = np.zeros((0, n_labels, n_labels))
+        if len(self.pair_src) and not self.nbr[self.pair_src, self.pair_dst].all():
+            raise ValueError("pair edges must be neighbourhood edges")
+        if len(self.pair_src) and (np.diff(self.pair_src) < 0).any():
+            order = np.argsort(self.pair_src, kind="stable")
+            self.pair_src, self.pair_dst = self.pair_src[order], self.pair_dst[order]
+            if self.pair is not None:
+                self.pair = self.pair[order]
+        # edges of player i are pair_src[ptr[i]:ptr[i+1]] (edges sorted by source)
+        self._pair_ptr = np.searchsorted(self.pair_src, np.arange(n + 1))
+
+    def tables(self) -> np.ndarray:
+        """(E, L, L) pair tables θ_ij, built from ``kernel`` on first use if not given."""
+        if self.pair is None:
+            f = self.features
+            self.pair = self.kernel(f[self.pair_src][:, :, None, :],
+                                    f[self.pair_dst][:, None, :, :])
+        return self.pair
+
+    def kernel_pair_term(self, profile: np.ndarray) -> np.ndarray:
+        """(N, L) Σ_j χ(f_i(a), f_j(a_j)) over the pair edges for a *pure* profile, straight
+        from the kernel: E·L evaluations instead of E·L·L tables."""
+        out = np.zeros((self.n, self.n_labels))
+        if len(self.pair_src):
+            f = self.features
+            far = f[self.pair_dst, profile[self.pair_dst]][:, None, :]
+            np.add.at(out, self.pair_src, self.kernel(f[self.pair_src], far))
+        return out
 
     @property
     def n(self) -> int:
@@ -117,22 +165,58 @@ class StageGame:
             diff2 = diff2 + var_m[:, None, :]
         return -self.deg[:, None] * np.einsum("nld,nd->nl", diff2, self.agg_weight)
 
-    def pair_term(self, q: np.ndarray) -> np.ndarray:
-        """(N, L) Σ_{j} Σ_b q_j(b) θ_ij(a, b)."""
-        out = np.zeros((self.n, self.n_labels))
+    def factor_messages(self, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """E_{q_j}[factor_j(·, m)] per player, (N, M) (or for ``rows``): what a player sends
+        its neighbours for the factored term."""
+        if rows is None:
+            return np.einsum("nb,nbm->nm", q, self.factor)
+        return np.einsum("nb,nbm->nm", q[rows], self.factor[rows])
+
+    def _nbr_matrix(self) -> np.ndarray | csr_matrix:
+        """The neighbourhood as a float matrix: dense up to 2000 players (fast row slices),
+        sparse above (memory)."""
+        if getattr(self, "_nbr_mat", None) is None:
+            dense = self.nbr.astype(float)
+            self._nbr_mat = dense if self.n <= 2000 else csr_matrix(dense)
+        return self._nbr_mat
+
+    def pair_term(self, q: np.ndarray, rows: np.ndarray | None = None,
+                  messages: np.ndarray | None = None) -> np.ndarray:
+        """(N, L) Σ_{j} Σ_b q_j(b) θ_ij(a, b), or its ``rows``.  ``messages`` may carry
+        ``factor_messages(q)`` kept up to date by the caller (saves recomputing them)."""
+        idx = np.arange(self.n) if rows is None else np.asarray(rows)
+        out = np.zeros((len(idx), self.n_labels))
         if len(self.pair_src):
-            contrib = np.einsum("elb,eb->el", self.pair, q[self.pair_dst])
-            np.add.at(out, self.pair_src, contrib)
+            if rows is None:
+                sel = np.arange(len(self.pair_src))
+                pos = self.pair_src
+            else:
+                lo, hi = self._pair_ptr[idx], self._pair_ptr[idx + 1]
+                sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]
+                                     + [np.zeros(0, dtype=int)])
+                pos = np.repeat(np.arange(len(idx)), hi - lo)
+            if len(sel):
+                contrib = np.einsum("elb,eb->el", self.tables()[sel], q[self.pair_dst[sel]])
+                np.add.at(out, pos, contrib)
+        if self.factor is not None:
+            msg = self.factor_messages(q) if messages is None else messages
+            near = self._nbr_matrix()[idx] @ msg                      # (R, M)
+            out += np.einsum("rlm,rm->rl", self.factor[idx], near * self.factor_weight)
         return out
 
-    def local_payoffs(self, q: np.ndarray) -> np.ndarray:
-        """(N, L): E_{q_−i}[u_i(a, a_−i)] for every own label a (exact for pure profiles)."""
-        out = self.unary + self.pair_term(q)
+    def local_payoffs(self, q: np.ndarray, rows: np.ndarray | None = None,
+                      messages: np.ndarray | None = None) -> np.ndarray:
+        """(N, L): E_{q_−i}[u_i(a, a_−i)] for every own label a (exact for pure profiles);
+        only ``rows`` when given (same order)."""
+        idx = slice(None) if rows is None else np.asarray(rows)
+        out = self.unary[idx] + self.pair_term(q, rows, messages)
         if self.features is not None:
             mean, var = self.feature_moments(q)
-            m = self.mean_op @ mean
-            var_m = (self.mean_op**2) @ var
-            out = out + self.aggregate_term(m, var_m)
+            m = self.mean_op[idx] @ mean
+            var_m = (self.mean_op[idx] ** 2) @ var
+            deg, agg = self.deg[idx], self.agg_weight[idx]
+            diff2 = (self.features[idx] - m[:, None, :]) ** 2 + var_m[:, None, :]
+            out = out - deg[:, None] * np.einsum("nld,nd->nl", diff2, agg)
         return out
 
     def payoffs(self, profile: np.ndarray) -> np.ndarray:
@@ -158,10 +242,10 @@ class StageGame:
         for (s, d), e in index.items():
             r = index.get((d, s))
             if r is None:
-                if np.abs(self.pair[e]).max() > tol:
+                if np.abs(self.tables()[e]).max() > tol:
                     return False
                 continue
-            if np.abs(self.pair[e] - self.pair[r].T).max() > tol:
+            if np.abs(self.tables()[e] - self.tables()[r].T).max() > tol:
                 return False
         return True
 
@@ -169,8 +253,11 @@ class StageGame:
         """E_q[Φ] for a factorised q (exact; Φ as in the module doc)."""
         val = float(np.sum(q * self.unary))
         if len(self.pair_src):
-            val += 0.5 * float(np.einsum("ea,eab,eb->", q[self.pair_src], self.pair,
+            val += 0.5 * float(np.einsum("ea,eab,eb->", q[self.pair_src], self.tables(),
                                          q[self.pair_dst]))
+        if self.factor is not None:
+            msg = self.factor_messages(q)
+            val += 0.5 * float(np.sum((self._nbr_matrix() @ msg) * msg * self.factor_weight))
         if self.features is not None:
             mean, var = self.feature_moments(q)
             i, j = np.nonzero(self.nbr)

@@ -65,15 +65,18 @@ def solve(game: StageGame, beta: float, q0: np.ndarray | None = None,
     msgs = int(game.nbr.sum())
     converged = False
     rounds = 0
+    msg = game.factor_messages(q) if game.factor is not None else None
     while rounds < k_max:
         rounds += 1
         delta = 0.0
         for rows in groups:
-            new = logit_response(game, q, beta, rows)
+            new = logit_response(game, q, beta, rows, msg)
             if schedule == "synchronous":
                 new = (1 - damping) * q[rows] + damping * new
             delta = max(delta, float(np.abs(new - q[rows]).max()))
             q[rows] = new
+            if msg is not None:   # keep the factored-term messages in step with q
+                msg[rows] = game.factor_messages(q, rows)
             if record_elbo:
                 trace.append(elbo(game, q, beta))
         if delta < tol:
