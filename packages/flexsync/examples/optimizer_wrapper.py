@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import flexsync
-from flexsync.net.conditions import NetworkConditions
+from flexsync import NetworkConditions
 
 BATCH = 32
 RATIO_STRATEGIES = ("topk", "artopk", "flexible", "scadles")     # take a keep fraction
@@ -46,7 +46,7 @@ def train(args: argparse.Namespace) -> float:
     opt = flexsync.DistributedOptimizer(
         torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), model,
         strategy=args.strategy,
-        conditions=NetworkConditions(alpha=1e-3, bandwidth=12.5e6),   # 1 ms, 100 Mbit/s
+        conditions=NetworkConditions.parse(alpha="1ms", bandwidth="100mbit"),
         steps_per_epoch=len(shard) // BATCH, batch_size=BATCH,       # fedavg, scadles, gravac
         **options)
     g = torch.Generator().manual_seed(rank)

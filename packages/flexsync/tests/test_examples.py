@@ -28,7 +28,7 @@ def test_every_example_runs(tmp_path):
         "accumulation.py": ["--strategy", "ddp"],
         "lightning_ddp.py": [],                     # Lightning starts its own 2 processes
     }
-    launcher = {"accelerate_hook.py": TORCHRUN, "clipping.py": TORCHRUN}
+    launcher = {"accelerate_hook.py": TORCHRUN}
     assert set(commands) == {p.name for p in EXAMPLES.glob("*.py")}, "test every example"
     env = {**os.environ, "EXAMPLE_STEPS": "6", "OMP_NUM_THREADS": "1"}
     procs = {name: subprocess.Popen([*launcher.get(name, [sys.executable]),

@@ -52,7 +52,8 @@ naming the rank. What some strategies need beyond gradients:
   ``"measure"`` for a live α-β estimate from the run's own collectives).
 * ``fedavg`` with a period in epochs needs ``steps_per_epoch``.
 * ``scadles`` weights every worker by its batch: pass ``batch_size`` (here, or per step to
-  :meth:`DistributedOptimizer.step` when it varies).
+  :meth:`DistributedOptimizer.step` when it varies; to :meth:`~DistributedOptimizer.synchronize`
+  when the step is split).
 * ``gravac``'s throughput table needs each step's duration: the wrapper measures the wall
   time between consecutive ``step()`` calls and agrees on the slowest rank's.
 * ``ddp`` aggregates inside ``backward()``: run the forward pass through ``opt.model``.
@@ -355,10 +356,14 @@ class DistributedOptimizer(torch.optim.Optimizer):
             self.num_steps = int(own["num_steps"])
 
     # -- the step -------------------------------------------------------------------------
-    def synchronize(self) -> None:
+    def synchronize(self, batch_size: int | None = None) -> None:
         """Aggregate this step's gradients across workers now; the next :meth:`step` only
         updates. In between, ``p.grad`` holds the combined gradient (for strategies that
-        aggregate gradients), ready to unscale or clip. Every rank must call it."""
+        aggregate gradients), ready to unscale or clip. Every rank must call it.
+        ``batch_size`` overrides the constructor's for this step (give it here, not to the
+        ``step()`` that follows: ScaDLES weights the aggregation by it)."""
+        if batch_size is not None:
+            self._step_batch = _positive_int(batch_size, "batch_size")
         if self._agreed is not None:
             raise RuntimeError("synchronize() was already called for this step; call step() "
                                "before synchronizing again")
@@ -387,7 +392,11 @@ class DistributedOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         if batch_size is not None:
-            self._step_batch = _positive_int(batch_size, "batch_size")
+            batch_size = _positive_int(batch_size, "batch_size")
+            if self._agreed is not None and batch_size != self._step_batch:
+                raise ValueError("batch_size came after synchronize(), which already "
+                                 "aggregated: pass it to synchronize(batch_size=...)")
+            self._step_batch = batch_size
         self._amp_unscale()
         if self._agreed is None:
             if self._skipping_sync:
@@ -447,7 +456,7 @@ class DistributedOptimizer(torch.optim.Optimizer):
         return None if not self._timed or last is None else now - last
 
     def _context(self, agreed: StepAgreement) -> Any:
-        batch = getattr(self, "_step_batch", None) or self.batch_size
+        batch = self._step_batch or self.batch_size
         return self.contexts.context(self.num_steps, prev_step_s=agreed.step_s,
                                      batch_size=batch)
 
