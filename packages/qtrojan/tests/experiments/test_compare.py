@@ -54,6 +54,11 @@ def test_selection_never_reads_the_test_split(digits01: TaskData) -> None:
     assert len(sel.candidates) == 8
     assert all(0.0 <= c.val_asr <= 1.0 and 0.0 <= c.val_cda <= 1.0 for c in sel.candidates)
     assert sel.best_at_fixed_rate.rate == 0.1
+    # every candidate knows what its trigger does to the unpoisoned model; the implanted choice
+    # respects the bound whenever some candidate does
+    assert all(0.0 <= c.clean_val_asr <= 1.0 for c in sel.candidates)
+    if any(c.clean_val_asr <= TINY.implanted_max_clean_asr for c in sel.candidates):
+        assert sel.best_implanted.clean_val_asr <= TINY.implanted_max_clean_asr
 
 
 def test_choice_prefers_stealthy_then_highest_asr() -> None:
@@ -84,7 +89,7 @@ def test_comparison_deltas_are_paired_by_seed() -> None:
     (r,) = results
     assert len(r.seeds) == 2
     summary = summarize_comparison(results)
-    for name in ("original", "best_at_fixed_rate", "best_over_sweep"):
+    for name in ("original", "best_at_fixed_rate", "best_over_sweep", "best_implanted"):
         da = [s.qt_asr - s.dpba[name][1] for s in r.seeds]
         assert summary["tasks"]["d01"][name]["delta_asr"]["mean"] == pytest.approx(sum(da) / 2)
         assert summary["overall"][name]["delta_asr"]["mean"] == pytest.approx(sum(da) / 2)

@@ -232,6 +232,9 @@ class ExperimentConfig:
                                              doc="trigger values swept (every feature)")
     cda_tolerance: float = spec(0.05, number(0.0, 1.0),
                                 doc="max validation CDA loss an attacker accepts")
+    implanted_max_clean_asr: float = spec(0.2, number(0.0, 1.0),
+                                          doc="an 'implanted' trigger moves at most this share "
+                                          "of the unpoisoned model's validation inputs")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ExperimentConfig:
