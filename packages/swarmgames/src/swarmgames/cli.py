@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2])
     b.add_argument("--iterations", type=int, default=None, help="override train.iterations")
     b.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    b.add_argument("--time-budget", type=float, default=None,
+                   help="equal compute: training CPU seconds per run (iterations become a cap)")
     b.add_argument("--out", type=Path, default=Path("runs/aam_bench"))
     args = ap.parse_args(argv)
     try:

@@ -141,3 +141,41 @@ def test_cli_config_error_names_key(tmp_path, capsys):
                "--out", str(tmp_path)])
     assert rc == 2
     assert "policy.encoder" in capsys.readouterr().err
+
+
+def test_generalisation_matrix_across_vertiport_typings_and_fleet_counts():
+    """The README's `eval configs/aam_small.yaml ... --matrix configs/aam_tiny.yaml` crashed
+    with KeyError: 'depot' (issue 22): a depot/client policy (2 fleets, aam_small) must
+    evaluate on the single-typed 1-fleet tiny config, and a single-typed one on a depot/client
+    config."""
+    from dataclasses import replace
+
+    from swarmgames.fleet.hetgraph import vertiport_types
+    from swarmgames.fleet.policy import FleetPolicy
+    from swarmgames.fleet.sim import AamSim
+    from swarmgames.fleet.train.evaluate import generalisation_matrix
+
+    small, _ = load_aam_config(CONFIGS / "aam_small.yaml")
+    tiny, _ = load_aam_config(CONFIGS / "aam_tiny.yaml")
+    assert small.env.vertiport_types == "depot_client" and tiny.env.vertiport_types == "single"
+    pols = {}
+    for name, cfg in (("small", small), ("tiny", tiny)):
+        torch.manual_seed(0)
+        pols[name] = FleetPolicy(replace(tiny.policy, d=8), vertiport_types(AamSim(cfg.env, 0)),
+                                 len(cfg.env.fleets))
+    short = {"tiny": replace(tiny.env, steps=5),
+             "small": replace(small.env, steps=5)}
+    table = generalisation_matrix(pols, short, [100000, 100001])
+    rows = [r for r in table.splitlines() if r.startswith("| small") or r.startswith("| tiny")]
+    assert len(rows) == 2 and all(r.count("±") == 2 for r in rows)
+
+
+def test_time_budget_stops_training_for_equal_compute():
+    """train.time_budget_s (bench --time-budget): training stops after the first iteration
+    that reaches the CPU-time budget; iterations are only a cap."""
+    cfg, _ = load_aam_config(CONFIGS / "aam_tiny.yaml",
+                             ["train.iterations=50", "train.time_budget_s=0.001"])
+    res = Trainer(cfg).train()
+    assert len(res.curve) == 1 and res.curve[0]["cpu_s"] >= 0.001
+    with pytest.raises(Exception, match="time_budget_s"):
+        load_aam_config(CONFIGS / "aam_tiny.yaml", ["train.time_budget_s=-1"])

@@ -22,7 +22,7 @@ SCENARIOS = {
 def test_each_copy_equals_the_single_environment(name):
     cfg = from_dict(FlockConfig, SCENARIOS[name])
     seeds = [3, 0, 11]
-    batch = BatchedFlock(cfg, seeds, max_nbrs=4)
+    batch = BatchedFlock(cfg, seeds, max_nbrs=4, block=2)   # two blocks: 2 + 1 copies
     singles = [FlockParallelEnv(cfg, seed=s, max_nbrs=4) for s in seeds]
     obs_b = batch.reset()
     obs_s = [e.reset(seed=s)[0] for e, s in zip(singles, seeds, strict=True)]

@@ -251,3 +251,18 @@ def test_coco_stage_game_keeps_tables_sparse():
     g = coverage_stage_game(CoverageWeights(), ch, cand, pos, roi, nbr,
                             link_keeping_pairs("tree", nbr, rx))
     assert g.pair.shape[0] < 0.2 * n * (n - 1) and g.factor.shape == (n, 17, len(roi.points))
+
+
+def test_pure_profile_payoffs_without_tables_equal_the_table_path():
+    """Flocking games build their L×L tables lazily; payoffs of a pure profile taken straight
+    from the kernel equal those through the tables."""
+    rng = np.random.default_rng(4)
+    g = random_flock_game(9, rng, spread=3.0, heterogeneity=0.3)
+    a = np.array([rng.choice(np.flatnonzero(g.mask[i])) for i in range(g.n)])
+    if g.pair is None:
+        fast = g.payoffs(a)
+        assert g.pair is None and len(g.pair_src) > 0
+    else:
+        pytest.skip("random_flock_game built its tables eagerly")
+    g.tables()
+    np.testing.assert_allclose(fast, g.payoffs(a), atol=1e-10)

@@ -38,9 +38,27 @@ def _check_scope(cfg: FlockConfig) -> None:
         raise ValueError("BatchedFlock supports routing_delay_s: 0 only")
 
 
-class BatchedFlock:
-    """B flocking environments in lock step; ``reset()`` then ``step(labels)`` with labels
-    (B, N) → observations (dict of (B, N, ...) arrays), rewards (B, N), truncated flag."""
+def _pair_dist(x: np.ndarray) -> np.ndarray:
+    """(B, N, N) Euclidean distances between the 2-D points x (B, N, 2)."""
+    dx = x[:, :, None, 0] - x[:, None, :, 0]
+    dy = x[:, :, None, 1] - x[:, None, :, 1]
+    return np.sqrt(dx * dx + dy * dy)
+
+
+def _nearest(d: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest entries of each row of d (B, N, N), ordered by value with
+    ties by index -- what a stable argsort of the row would give in its first k places."""
+    if k >= d.shape[2]:
+        return np.argsort(d, axis=2, kind="stable")[:, :, :k]
+    part = np.sort(np.argpartition(d, k - 1, axis=2)[:, :, :k], axis=2)
+    order = np.argsort(np.take_along_axis(d, part, axis=2), axis=2, kind="stable")
+    return np.take_along_axis(part, order, axis=2)
+
+
+class FlockBlock:
+    """B flocking environments in lock step, all in one set of (B, N, ...) arrays;
+    ``reset()`` then ``step(labels)`` with labels (B, N) → observations (dict of (B, N, ...)
+    arrays), rewards (B, N), truncated flag.  ``BatchedFlock`` splits large B into blocks."""
 
     def __init__(self, cfg: FlockConfig, seeds: list[int] | np.ndarray, max_nbrs: int = 8,
                  max_cycles: int | None = None) -> None:
@@ -78,7 +96,9 @@ class BatchedFlock:
         if self.cfg.channel.shadowing == "per_step" and self.k > 0:
             self.shadow = np.stack([self.channel.draw_shadowing(self.n, r)
                                     for r in self._shadow_rng])
-        d = np.linalg.norm(self.p[:, :, None, :] - self.p[:, None, :, :], axis=3)
+        d = _pair_dist(self.p)
+        self._dist = d
+        self._pred = None    # per-label predictions of the new state, made on first use
         rx = self.channel.rx_power(d, None, self.shadow)
         diag = np.eye(self.n, dtype=bool)
         rx[:, diag] = np.inf
@@ -104,7 +124,13 @@ class BatchedFlock:
 
     # ------------------------------------------------------------------ stage game pieces
     def _predict(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per label: features [p̂, v'] (B, N, L, 4) and feasibility mask (B, N, L)."""
+        """Per label: features [p̂, v'] (B, N, L, 4), v' and the feasibility mask (B, N, L)
+        of the current state (computed once per state)."""
+        if self._pred is None:
+            self._pred = self._predict_now()
+        return self._pred
+
+    def _predict_now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pp, vv = self.dyn.predict(self.p[:, :, None, :], self.v[:, :, None, :],
                                   self.labels_uv[None, None])
         excess = np.max(np.abs(vv), axis=3) - self.dyn.v_max
@@ -136,10 +162,10 @@ class BatchedFlock:
                             np.repeat(c.w_alignment * self.mult[:, :, 3:4], 2, axis=2)], axis=2)
         if c.aggregate_scaling == "mean":
             w = w / np.maximum(deg, 1)[:, :, None]
-        m = np.einsum("bij,bjd->bid", nbr / np.maximum(deg, 1)[:, :, None], f)
+        m = np.matmul(nbr / np.maximum(deg, 1)[:, :, None], f)
         out = unary_played - deg * np.sum(w * (f - m) ** 2, axis=2)
         if c.w_separation > 0:
-            d = np.linalg.norm(f[:, :, None, :2] - f[:, None, :, :2], axis=3)
+            d = _pair_dist(f[..., :2])
             hinge = -c.w_separation * np.maximum(0.0, c.d_sep_m - d) ** 2
             out += np.sum(np.where(nbr, hinge, 0.0), axis=2)
         return out
@@ -172,13 +198,11 @@ class BatchedFlock:
         """Observations of every agent of every copy (as ``FlockParallelEnv``)."""
         p, v, nbr = self.p, self.v, self.nbr
         deg = nbr.sum(axis=2, keepdims=True)
-        mean = np.where(deg > 0, np.einsum("bij,bjd->bid", nbr.astype(float), p)
-                        / np.maximum(deg, 1), p)
+        mean = np.where(deg > 0, np.matmul(nbr.astype(float), p) / np.maximum(deg, 1), p)
         own = np.concatenate([v, self.desired_velocity() - v, (p - mean) / 100.0], axis=2)
-        d = np.linalg.norm(p[:, :, None, :] - p[:, None, :, :], axis=3)
-        d = np.where(nbr, d, np.inf)
+        d = np.where(nbr, self._dist, np.inf)
         k = min(self.max_nbrs, self.n)
-        idx = np.argsort(d, axis=2, kind="stable")[:, :, :k]                  # (B, N, k)
+        idx = _nearest(d, k)                                                  # (B, N, k)
         valid = np.take_along_axis(nbr, idx, axis=2)
         b = np.arange(self.B)[:, None, None]
         i = np.arange(self.n)[None, :, None]
@@ -202,3 +226,48 @@ class BatchedFlock:
         """Time, step count and mean degree per copy (cheap; no metrics pipeline)."""
         return {"t": self.t, "cycles": self.cycles,
                 "mean_degree": self.nbr.sum(axis=2).mean(axis=1)}
+
+
+class BatchedFlock:
+    """B flocking environments stepped together: blocks of at most ``block`` copies, each a
+    :class:`FlockBlock` (the (B, N, N) pair arrays of one block stay cache-sized; measured
+    faster at B = 1024, N = 100 than one 1024-copy block).  Same API as ``FlockBlock``."""
+
+    def __init__(self, cfg: FlockConfig, seeds: list[int] | np.ndarray, max_nbrs: int = 8,
+                 max_cycles: int | None = None, block: int = 64) -> None:
+        seeds = [int(s) for s in seeds]
+        if len(seeds) < 1:
+            raise ValueError("seeds must name at least one environment")
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
+        self.blocks = [FlockBlock(cfg, seeds[i: i + block], max_nbrs, max_cycles)
+                       for i in range(0, len(seeds), block)]
+        self.cfg, self.seeds = cfg, seeds
+        self.B, self.n = len(seeds), cfg.n_agents
+        self.n_labels = self.blocks[0].n_labels
+
+    @staticmethod
+    def _join(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def reset(self) -> dict[str, np.ndarray]:
+        """Initial observations of every copy."""
+        return self._join([b.reset() for b in self.blocks])
+
+    def step(self, labels: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+        """One control step of every copy with ``labels`` (B, N)."""
+        labels = np.asarray(labels, dtype=int)
+        if labels.shape != (self.B, self.n):
+            raise ValueError(f"labels must have shape {(self.B, self.n)}, got {labels.shape}")
+        out, lo = [], 0
+        for b in self.blocks:
+            out.append(b.step(labels[lo: lo + b.B]))
+            lo += b.B
+        return (self._join([o[0] for o in out]), np.concatenate([o[1] for o in out]),
+                out[0][2])
+
+    def observe(self) -> dict[str, np.ndarray]:
+        return self._join([b.observe() for b in self.blocks])
+
+    def state(self) -> np.ndarray:
+        return np.concatenate([b.state() for b in self.blocks])

@@ -62,8 +62,10 @@ class SeparationKernel:
         self.weight, self.d_sep = weight, d_sep
 
     def __call__(self, fi: np.ndarray, fj: np.ndarray) -> np.ndarray:
-        d = np.linalg.norm(fi[..., :2] - fj[..., :2], axis=-1)
-        return -self.weight * np.maximum(0.0, self.d_sep - d) ** 2
+        diff = fi[..., :2] - fj[..., :2]
+        d = np.sqrt(np.einsum("...k,...k->...", diff, diff))
+        h = np.maximum(0.0, self.d_sep - d)
+        return -self.weight * h * h
 
 
 def sequence_labels(base: np.ndarray, horizon: int) -> np.ndarray:

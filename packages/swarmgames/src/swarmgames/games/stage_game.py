@@ -220,9 +220,17 @@ class StageGame:
         return out
 
     def payoffs(self, profile: np.ndarray) -> np.ndarray:
-        """(N,) u_i(a) of a pure profile."""
+        """(N,) u_i(a) of a pure profile (pair tables not built yet are not built for it:
+        the kernel is evaluated at the played labels)."""
         profile = np.asarray(profile, dtype=int)
-        return self.local_payoffs(self.onehot(profile))[np.arange(self.n), profile]
+        if self.pair is not None or self.factor is not None:
+            return self.local_payoffs(self.onehot(profile))[np.arange(self.n), profile]
+        own = np.arange(self.n), profile
+        out = self.unary[own] + self.kernel_pair_term(profile)[own]
+        if self.features is not None:
+            m = self.mean_neighbour(self.onehot(profile))
+            out = out + self.aggregate_term(m)[own]
+        return out
 
     def masked(self, values: np.ndarray) -> np.ndarray:
         """Values with infeasible labels set to −inf."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swarmgames.core.stats import mean_ci
+from swarmgames.core.stats import mean_t_ci
 from swarmgames.fleet.train.config import AamRunConfig
 
 
@@ -38,7 +38,8 @@ def _one(args: tuple[AamRunConfig, str]) -> dict:
            for mode in cfg.eval.modes}
     ev = evs[cfg.eval.modes[0]]                      # the headline mode
     row = {"encoder": cfg.policy.encoder, "seed": cfg.seed,
-           "train_s": res.curve[-1]["time_s"],
+           "train_s": res.curve[-1]["time_s"], "train_cpu_s": res.curve[-1]["cpu_s"],
+           "iterations": len(res.curve),
            "fleet_reward": float(np.mean([m["fleet_reward"] for m in ev])),
            "fulfilment_ratio": float(np.mean([m["fulfilment_ratio"] for m in ev])),
            "per_seed_reward": [m["fleet_reward"] for m in ev],
@@ -52,13 +53,20 @@ def _one(args: tuple[AamRunConfig, str]) -> dict:
 
 
 def bench(cfg: AamRunConfig, encoders: list[str], train_seeds: list[int], out: Path,
-          jobs: int = 1, iterations: int | None = None) -> str:
-    """Train every (encoder, seed), evaluate, write ``bench.jsonl`` and ``bench.md``."""
+          jobs: int = 1, iterations: int | None = None,
+          time_budget_s: float | None = None) -> str:
+    """Train every (encoder, seed), evaluate, write ``bench.jsonl`` and ``bench.md``.
+
+    ``time_budget_s`` gives every run the same training CPU time (equal compute, measured as
+    the process's CPU seconds so that load from other processes does not count; the iteration
+    count is then only a cap) instead of the same number of iterations."""
     out.mkdir(parents=True, exist_ok=True)
     tasks = []
     for enc in encoders:
         for s in train_seeds:
             tc = cfg.train if iterations is None else replace(cfg.train, iterations=iterations)
+            if time_budget_s is not None:
+                tc = replace(tc, time_budget_s=time_budget_s)
             c = replace(cfg, seed=s, policy=replace(cfg.policy, encoder=enc), train=tc)
             tasks.append((c, str(out / f"{enc}_seed{s}")))
     if jobs > 1:
@@ -82,28 +90,30 @@ def write_table(cfg: AamRunConfig, rows: list[dict], out: Path) -> str:
     lines = [f"Encoder comparison on `{cfg.name}` ({len(cfg.eval.seeds)} evaluation seeds "
              f"{cfg.eval.seeds[0]}…{cfg.eval.seeds[-1]}, {cfg.eval.modes[0]} actions; mean over "
              "training "
-             "seeds ± 95% CI across training seeds; Δ = paired HetGAT − encoder)", "",
+             "seeds ± Student-t 95% CI across training seeds; Δ = paired HetGAT − encoder)", "",
              "| policy | training seeds | fleet reward | fulfilment ratio | Δ reward vs HetGAT "
-             "| Δ FR vs HetGAT | train s/run |", "|---|---|---|---|---|---|---|"]
+             "| Δ FR vs HetGAT | train s/run | iterations/run |",
+             "|---|---|---|---|---|---|---|---|"]
     for enc, runs in by.items():
         seeds = sorted(runs)
-        rew = mean_ci([runs[s]["fleet_reward"] for s in seeds])
-        fr = mean_ci([runs[s]["fulfilment_ratio"] for s in seeds])
+        rew = mean_t_ci([runs[s]["fleet_reward"] for s in seeds])
+        fr = mean_t_ci([runs[s]["fulfilment_ratio"] for s in seeds])
         common = [s for s in seeds if s in ref]
         if enc != "hetgat" and common:
-            dr = mean_ci([ref[s]["fleet_reward"] - runs[s]["fleet_reward"] for s in common])
-            df = mean_ci([ref[s]["fulfilment_ratio"] - runs[s]["fulfilment_ratio"]
+            dr = mean_t_ci([ref[s]["fleet_reward"] - runs[s]["fleet_reward"] for s in common])
+            df = mean_t_ci([ref[s]["fulfilment_ratio"] - runs[s]["fulfilment_ratio"]
                           for s in common])
             dtxt = f"{dr[0]:+.1f} ± {dr[1]:.1f} | {df[0]:+.3f} ± {df[1]:.3f}"
         else:
             dtxt = "– | –"
         ts = np.mean([runs[s]["train_s"] for s in seeds])
+        its = np.mean([runs[s].get("iterations", np.nan) for s in seeds])
         lines.append(f"| {enc} | {seeds} | {rew[0]:.1f} ± {rew[1]:.1f} | {fr[0]:.3f} ± "
-                     f"{fr[1]:.3f} | {dtxt} | {ts:.0f} |")
+                     f"{fr[1]:.3f} | {dtxt} | {ts:.0f} | {its:.0f} |")
     for h in ("random", "greedy_nearest", "greedy_profit", "hungarian"):
         ev = evaluate_heuristic(cfg.env, h, cfg.eval.seeds)
-        rew = mean_ci([m["fleet_reward"] for m in ev])
-        fr = mean_ci([m["fulfilment_ratio"] for m in ev])
+        rew = mean_t_ci([m["fleet_reward"] for m in ev])
+        fr = mean_t_ci([m["fulfilment_ratio"] for m in ev])
         lines.append(f"| {h} (over eval seeds) | – | {rew[0]:.1f} ± {rew[1]:.1f} | "
                      f"{fr[0]:.3f} ± {fr[1]:.3f} | – | – | – |")
     text = "\n".join(lines) + "\n"

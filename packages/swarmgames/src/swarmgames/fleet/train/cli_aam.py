@@ -88,7 +88,8 @@ def _bench(args: argparse.Namespace) -> int:
     from swarmgames.fleet.train.bench import bench
 
     cfg, _ = load_aam_config(args.config, list(args.sets))
-    print(bench(cfg, args.encoders, args.train_seeds, args.out, args.jobs, args.iterations))
+    print(bench(cfg, args.encoders, args.train_seeds, args.out, args.jobs, args.iterations,
+                args.time_budget))
     return 0
 
 

@@ -22,10 +22,12 @@ class TrainConfig:
     (``baseline: mean``).  ``imitate`` names a heuristic (``greedy_nearest``, …) whose play on
     ``imitate_episodes`` episodes warm-starts the policy (cross-entropy on its actions) and the
     critic (regression on its semi-MDP returns) for ``imitate_epochs`` epochs before RL;
-    ``none`` trains from scratch."""
+    ``none`` trains from scratch.  ``time_budget_s`` > 0 stops RL once the process has used
+    that many CPU seconds (equal-compute comparisons; ``iterations`` is then a cap)."""
 
     algo: str = "ppo"
     iterations: int = 30
+    time_budget_s: float = 0.0
     episodes_per_iter: int = 4
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -47,6 +49,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check(self.algo in ("ppo", "reinforce"), "algo", "must be 'ppo' or 'reinforce'")
         check(self.iterations >= 1, "iterations", "must be >= 1")
+        check(self.time_budget_s >= 0, "time_budget_s", "must be >= 0 (0 = no budget)")
         check(self.episodes_per_iter >= 1, "episodes_per_iter", "must be >= 1")
         check(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         check(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from swarmgames.core.stats import markdown_table, mean_ci
+from swarmgames.core.stats import markdown_table, mean_t_ci
 from swarmgames.fleet.config import AamConfig
 from swarmgames.fleet.heuristics import HEURISTICS, make_heuristic
 from swarmgames.fleet.policy import FleetPolicy
@@ -37,7 +37,15 @@ def evaluate_heuristic(cfg: AamConfig, name: str, seeds: list[int]) -> list[dict
 
 def evaluate_policy(cfg: AamConfig, policy: FleetPolicy, seeds: list[int], greedy: bool = True,
                     sample_seed: int = 0) -> list[dict[str, float]]:
-    """Per-seed metrics of the learned policy (all seeds in one lock-step batch)."""
+    """Per-seed metrics of the learned policy (all seeds in one lock-step batch).
+
+    The vertiport typing (``single`` or ``depot_client``) is how the policy *reads* the
+    network, not part of the environment's dynamics, so a test config is evaluated with the
+    policy's typing (otherwise a ``depot_client`` policy met ``vertiport`` nodes and the
+    generalisation matrix crashed with KeyError: 'depot')."""
+    typing = "single" if policy.vp_types == ("vertiport",) else "depot_client"
+    if cfg.vertiport_types != typing:
+        cfg = replace(cfg, vertiport_types=typing)
     policy.eval()
     gen = torch.Generator().manual_seed(sample_seed)
     return [e.metrics for e in run_episodes(cfg, seeds, policy, greedy=greedy, gen=gen,
@@ -46,8 +54,8 @@ def evaluate_policy(cfg: AamConfig, policy: FleetPolicy, seeds: list[int], greed
 
 def summarise(per_seed: list[dict[str, float]], keys: tuple[str, ...] = REPORT
               ) -> dict[str, tuple[float, float]]:
-    """Mean ± 95% CI (t-distribution) per metric."""
-    return {k: mean_ci([float(m[k]) for m in per_seed]) for k in keys}
+    """Mean ± Student-t 95% CI per metric."""
+    return {k: mean_t_ci([float(m[k]) for m in per_seed]) for k in keys}
 
 
 def comparison_table(cfg: AamConfig, seeds: list[int],
@@ -84,7 +92,7 @@ def paired_table(rows: dict[str, list[dict[str, float]]], reference: str,
         cells = []
         for k in keys:
             d = [float(a[k]) - float(b[k]) for a, b in zip(per_seed, ref, strict=True)]
-            m, ci = mean_ci(d)
+            m, ci = mean_t_ci(d)
             cells += [f"{m:+.3g} ± {ci:.2g}", f"{sum(x > 0 for x in d)}/{len(d)}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -99,7 +107,7 @@ def generalisation_matrix(train: dict[str, FleetPolicy], test: dict[str, AamConf
     for name, pol in train.items():
         cells = []
         for cfg in test.values():
-            m, ci = mean_ci([r[metric] for r in evaluate_policy(cfg, pol, seeds, greedy)])
+            m, ci = mean_t_ci([r[metric] for r in evaluate_policy(cfg, pol, seeds, greedy)])
             cells.append(f"{m:.3g} ± {ci:.2g}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

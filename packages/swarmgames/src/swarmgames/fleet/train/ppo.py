@@ -254,7 +254,7 @@ class Trainer:
     def train(self) -> TrainResult:
         tc = self.cfg.train
         curve = []
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         warm = self.imitate() if tc.imitate != "none" else {}
         if warm:
             self.log(f"imitated {tc.imitate}: cross-entropy {warm['imitation_ce_first']:.3f} -> "
@@ -268,6 +268,7 @@ class Trainer:
             else:
                 stats = self._reinforce_iteration(eps, seeds)
             row = {"iteration": it + 1, "time_s": time.time() - t0,
+                   "cpu_s": time.process_time() - c0,
                    "fleet_reward": float(np.mean([e.metrics["fleet_reward"] for e in eps])),
                    "fulfilment_ratio": float(np.mean([e.metrics["fulfilment_ratio"]
                                                       for e in eps])),
@@ -278,4 +279,6 @@ class Trainer:
                 self.log(f"iter {it + 1:4d}  t={row['time_s']:.0f}s  reward "
                          f"{row['fleet_reward']:8.1f}  FR {row['fulfilment_ratio']:.3f}  "
                          f"conflicts {row['conflict_rate']:.3f}")
+            if tc.time_budget_s > 0 and row["cpu_s"] >= tc.time_budget_s:
+                break   # equal compute: CPU seconds of this process (fair on a shared machine)
         return TrainResult(self.policy, curve, warm)
