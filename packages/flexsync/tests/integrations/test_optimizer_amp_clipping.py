@@ -6,7 +6,8 @@ Specification:
   rank, the replicas stay bit-identical, and training resumes at the next step, both with
   the plain recipe (``scaler.step(opt)``) and with clipping (``scaler.unscale_(opt);
   opt.synchronize(); clip; with opt.skip_synchronize(): scaler.step(opt)``), for a dense,
-  a top-k (error feedback) and a local-update (SelSync) strategy;
+  a top-k (error feedback), a local-update (SelSync) and the DDP (aggregates inside
+  ``backward()``) strategy;
 * after ``opt.synchronize()`` the gradients are the combined ones: ``clip_grad_norm_``
   returns the norm of the ranks' mean gradient on every rank, and the update uses the
   clipped gradient;
@@ -23,7 +24,8 @@ from flexsync import DistributedOptimizer
 from flexsync.strategies.grads import flatten_grads, flatten_params
 
 STEPS, BAD_STEP = 5, 2
-STRATEGIES = [("dense", {}), ("topk", {"ratio": 0.2}), ("selsync", {"delta": 0.0})]
+STRATEGIES = [("dense", {}), ("topk", {"ratio": 0.2}), ("selsync", {"delta": 0.0}),
+              ("ddp", {"hook": "allreduce"})]
 
 
 def _model() -> nn.Module:
@@ -46,9 +48,10 @@ def _amp_run(strategy: str, options: dict, clip: bool) -> dict:
     trace = []
     for step in range(STEPS):
         opt.zero_grad()
-        scaler.scale(_loss(model, rank, step)).backward()
+        loss = _loss(opt.model, rank, step)
         if step == BAD_STEP and rank == 1:
-            model[0].weight.grad[0, 0] = float("inf")          # this rank's batch overflowed
+            loss = loss * float("inf")                         # this rank's batch overflowed
+        scaler.scale(loss).backward()
         if clip:
             scaler.unscale_(opt)
             opt.synchronize()
@@ -59,6 +62,7 @@ def _amp_run(strategy: str, options: dict, clip: bool) -> dict:
             scaler.step(opt)
         scaler.update()
         trace.append(flatten_params(list(model.parameters())))
+    opt.close()
     return {"trace": trace, "skipped": opt.skipped_steps}
 
 

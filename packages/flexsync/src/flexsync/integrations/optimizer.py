@@ -287,6 +287,8 @@ class DistributedOptimizer(torch.optim.Optimizer):
         self.last_records: list[Any] = []    # the last step's accounted collectives
 
     def _count_forward(self, module: nn.Module, args: Any) -> None:
+        if not torch.is_grad_enabled():          # an evaluation forward: no backward follows
+            return
         self._forwards += 1
         if self.backward_passes_per_step > 1 and hasattr(module, "require_backward_grad_sync"):
             # DDP's no_sync(), decided per forward: only the step's last pass allreduces.
