@@ -71,3 +71,20 @@ def test_a_mismatch_fails_on_every_rank_naming_the_rank(results, case):
             assert message == ""
         for w in words:
             assert w in message, f"{w!r} not in {message!r}"
+
+
+def test_descriptions_hold_no_process_specific_text():
+    """Two processes started separately (torchrun) build equal optimizers whose groups may
+    hold objects without a JSON form; their descriptions must still be equal."""
+    from flexsync.integrations.consistency import _canonical, model_sections
+
+    def sections():
+        torch.manual_seed(0)
+        model = nn.Linear(3, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=torch.tensor(0.1))
+        opt.param_groups[0]["callback"] = object()          # repr would hold an address
+        return model_sections(model, opt)
+
+    a, b = sections(), sections()
+    assert _canonical(a) == _canonical(b)
+    assert '"lr": 0.10000000149011612' in _canonical(a)   # a tensor rate by value

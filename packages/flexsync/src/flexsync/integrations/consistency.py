@@ -50,8 +50,17 @@ def _tensor_text(t: torch.Tensor) -> str:
     return f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}"
 
 
+def _plain(value: Any) -> Any:
+    """A JSON stand-in for a value json cannot write: a small tensor's numbers, otherwise
+    the type's name (a ``repr`` may hold a memory address, which differs between processes
+    started separately, as under torchrun)."""
+    if torch.is_tensor(value) and value.numel() <= 16:
+        return value.tolist()
+    return f"<{type(value).__name__}>"
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, default=repr)     # insertion order: the model's own order
+    return json.dumps(value, default=_plain)     # insertion order: the model's own order
 
 
 def _digest(text: str) -> int:
@@ -71,7 +80,7 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 return _first_difference(x, y, f"{path}[{i}]")
-    return f"{path or 'value'}: {json.dumps(a, default=repr)} versus {json.dumps(b, default=repr)}"
+    return f"{path or 'value'}: {json.dumps(a)} versus {json.dumps(b)}"
 
 
 def check_ranks_agree(comm: Communicator, sections: dict[str, Any],
