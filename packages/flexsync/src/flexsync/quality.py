@@ -290,7 +290,7 @@ def t_interval(values: list[float]) -> tuple[float, float]:
 
 def _fmt(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     m, h = t_interval([v * scale for v in values])
-    return f"{m:.{digits}f} ± {h:.{digits}f}"
+    return f"{m:.{digits}f}" if len(values) < 2 else f"{m:.{digits}f} ± {h:.{digits}f}"
 
 
 def summarize(results: list[Outcome], workload: str, regime: str, target: float
