@@ -179,3 +179,21 @@ def test_time_budget_stops_training_for_equal_compute():
     assert len(res.curve) == 1 and res.curve[0]["cpu_s"] >= 0.001
     with pytest.raises(Exception, match="time_budget_s"):
         load_aam_config(CONFIGS / "aam_tiny.yaml", ["train.time_budget_s=-1"])
+
+
+def test_bench_table_rows_are_complete_and_deltas_paired(tmp_path):
+    """bench.md: every row has the header's cell count; Δ is the paired HetGAT − encoder mean
+    over common training seeds with a Student-t interval."""
+    from swarmgames.fleet.train.bench import write_table
+
+    cfg, _ = load_aam_config(CONFIGS / "aam_tiny.yaml", ["eval.n_seeds=2", "env.steps=5"])
+    rows = [{"encoder": e, "seed": s, "fleet_reward": r, "fulfilment_ratio": f,
+             "train_s": 1.0, "iterations": 3}
+            for e, s, r, f in [("hetgat", 0, 10.0, 0.5), ("hetgat", 1, 14.0, 0.7),
+                               ("mlp", 0, 7.0, 0.6), ("mlp", 1, 9.0, 0.6)]]
+    text = write_table(cfg, rows, tmp_path)
+    table = [r for r in text.splitlines() if r.startswith("|")]
+    assert len({r.count("|") for r in table}) == 1
+    mlp = next(r for r in table if r.startswith("| mlp"))
+    # Δ reward: (10−7, 14−9) → mean 4, t_{0.975,1}·s/√2 = 12.706·1.414/1.414 = 12.7
+    assert "+4.0 ± 12.7" in mlp

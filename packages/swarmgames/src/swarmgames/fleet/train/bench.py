@@ -115,7 +115,7 @@ def write_table(cfg: AamRunConfig, rows: list[dict], out: Path) -> str:
         rew = mean_t_ci([m["fleet_reward"] for m in ev])
         fr = mean_t_ci([m["fulfilment_ratio"] for m in ev])
         lines.append(f"| {h} (over eval seeds) | – | {rew[0]:.1f} ± {rew[1]:.1f} | "
-                     f"{fr[0]:.3f} ± {fr[1]:.3f} | – | – | – |")
+                     f"{fr[0]:.3f} ± {fr[1]:.3f} | – | – | – | – |")
     text = "\n".join(lines) + "\n"
     (out / "bench.md").write_text(text)
     return text
