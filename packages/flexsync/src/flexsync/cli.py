@@ -242,24 +242,27 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.fn(args)
-    except ConfigError as e:
-        print(f"flexsync: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        from flexsync.net.emulate import EmulationUnavailable
-        from flexsync.train.checkpoint import CheckpointError
-
-        if isinstance(e, EmulationUnavailable | CheckpointError):
-            print(f"flexsync: {e}", file=sys.stderr)
-            return 2
-        raise
     except KeyboardInterrupt:
         print("flexsync: interrupted; all workers stopped", file=sys.stderr)
         return 130
     except Exception as e:
-        from flexsync.launch import WorkerFailed
+        code = _exit_code(e)
+        if code is None:
+            raise
+        print(f"flexsync: {e}", file=sys.stderr)
+        return code
 
-        if isinstance(e, WorkerFailed | TimeoutError):
-            print(f"flexsync: {e}", file=sys.stderr)
-            return 1
-        raise
+
+def _exit_code(e: BaseException) -> int | None:
+    """The exit code of an expected failure, reported as one line: 2 for bad input (config,
+    emulation unavailable, a refused checkpoint), 1 for a failed or timed-out run; None for
+    anything else (a bug: its traceback is shown)."""
+    from flexsync.launch import WorkerFailed
+    from flexsync.net.emulate import EmulationUnavailable
+    from flexsync.train.checkpoint import CheckpointError
+
+    if isinstance(e, ConfigError | EmulationUnavailable | CheckpointError):
+        return 2
+    if isinstance(e, WorkerFailed | TimeoutError):
+        return 1
+    return None

@@ -13,7 +13,9 @@ agreement) passes ``accounted=False`` and is neither priced nor counted.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -86,8 +88,15 @@ class Communicator:
         if self.added_latency > 0:
             time.sleep(self.added_latency * latency_terms(kind, algo, self.world_size))
 
-    def _timed(self, kind: str, algo: str | None, nbytes: int, started: float) -> None:
-        self.timings.append((kind, algo, nbytes, time.perf_counter() - started))
+    def _run(self, rec: CommRecord, accounted: bool, collective: Callable[[], Any]) -> None:
+        """Account ``rec``, then (with more than one worker) wait the emulated latency, run
+        ``collective`` and keep its wall time for the live α-β estimator."""
+        self._record(rec, accounted)
+        if self.world_size > 1:
+            t0 = time.perf_counter()
+            self._delay(rec.kind, rec.algo)
+            collective()
+            self.timings.append((rec.kind, rec.algo, rec.nbytes, time.perf_counter() - t0))
 
     def state_dict(self) -> dict[str, int]:
         """The run's accounting totals (what a resumed run continues from)."""
@@ -115,33 +124,22 @@ class Communicator:
         """In-place allreduce with ``op`` ∈ {sum, max, min}; returns the tensor."""
         if op not in _OPS:
             raise ValueError(f"allreduce op must be one of {sorted(_OPS)}, got {op!r}")
-        self._record(
-            CommRecord("allreduce", _nbytes(tensor), tensor.numel(), algo, scalable, tag), accounted
-        )
-        if self.world_size > 1:
-            t0 = time.perf_counter()
-            self._delay("allreduce", algo)
-            dist.all_reduce(tensor, op=_OPS[op], group=self.group)
-            self._timed("allreduce", algo, _nbytes(tensor), t0)
+        self._run(CommRecord("allreduce", _nbytes(tensor), tensor.numel(), algo, scalable, tag),
+                  accounted, lambda: dist.all_reduce(tensor, op=_OPS[op], group=self.group))
         return tensor
 
     def allgather(
         self, tensor: torch.Tensor, accounted: bool = True, scalable: bool = True, tag: str = ""
     ) -> torch.Tensor:
         """Gather equal-sized tensors from every rank; returns shape ``(world, *tensor.shape)``."""
-        self._record(
-            CommRecord("allgather", _nbytes(tensor), tensor.numel(), None, scalable, tag), accounted
-        )
         out = torch.empty(
             (self.world_size, *tensor.shape), dtype=tensor.dtype, device=tensor.device
         )
-        if self.world_size > 1:
-            t0 = time.perf_counter()
-            self._delay("allgather", None)
-            dist.all_gather(list(out.unbind(0)), tensor.contiguous(), group=self.group)
-            self._timed("allgather", None, _nbytes(tensor), t0)
-        else:
+        if self.world_size == 1:
             out[0].copy_(tensor)
+        self._run(CommRecord("allgather", _nbytes(tensor), tensor.numel(), None, scalable, tag),
+                  accounted, lambda: dist.all_gather(list(out.unbind(0)), tensor.contiguous(),
+                                                     group=self.group))
         return out
 
     def broadcast(
@@ -155,14 +153,9 @@ class Communicator:
         """In-place broadcast from rank ``src``; returns the tensor."""
         if not 0 <= src < self.world_size:
             raise ValueError(f"broadcast src must be in [0, {self.world_size}), got {src}")
-        self._record(
-            CommRecord("broadcast", _nbytes(tensor), tensor.numel(), None, scalable, tag), accounted
-        )
-        if self.world_size > 1:
-            t0 = time.perf_counter()
-            self._delay("broadcast", None)
-            dist.broadcast(tensor, src=_global_rank(self.group, src), group=self.group)
-            self._timed("broadcast", None, _nbytes(tensor), t0)
+        self._run(CommRecord("broadcast", _nbytes(tensor), tensor.numel(), None, scalable, tag),
+                  accounted, lambda: dist.broadcast(tensor, src=_global_rank(self.group, src),
+                                                    group=self.group))
         return tensor
 
     def barrier(self, accounted: bool = False) -> None:
