@@ -69,6 +69,12 @@ class SwarmParallelEnvBase(ParallelEnv):
         self._cycles = 0
         self.agents: list[str] = []
 
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Seeded: that episode; unseeded: a new episode. Returns every agent's observation
+        (the subclass's ``_observe``) and empty infos."""
+        self._reset_sim(seed)
+        return self._observe(), {a: {} for a in self.agents}
+
     def _reset_sim(self, seed: int | None) -> None:
         """Seeded: that episode (and reseed the episode-seed generator); unseeded: a new one."""
         if seed is None:

@@ -89,11 +89,6 @@ class _SwarmParallelEnv(SwarmParallelEnvBase):
                           "action_mask": masks[i]}
         return out
 
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        """Seeded: that episode; unseeded: a new episode (see ``core.pz``)."""
-        self._reset_sim(seed)
-        return self._observe(), {a: {} for a in self.agents}
-
     def step(self, actions: dict[str, int]):
         if not self.agents:
             return {}, {}, {}, {}, {}
