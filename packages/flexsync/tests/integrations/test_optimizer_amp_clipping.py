@@ -130,3 +130,27 @@ def test_clipping_after_synchronize_clips_the_combined_gradient(run_workers):
         assert "call opt.synchronize() before step()" in r["misuse"]
         assert "non-finite gradients at step 1 on rank(s) [1]" in r["nonfinite"]
     assert torch.equal(r0["update"], r1["update"])
+
+
+def _channels_last_worker() -> tuple[int, bool]:
+    """The first parameter is a channels_last conv weight (its gradient is not contiguous);
+    rank 1 overflows, so rank 0 must mark its own finite gradients for its GradScaler."""
+    rank = dist.get_rank()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    model = model.to(memory_format=torch.channels_last)
+    opt = DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), model)
+    scaler = torch.amp.GradScaler("cpu")
+    x = torch.randn(2, 3, 6, 6).to(memory_format=torch.channels_last)
+    loss = F.cross_entropy(model(x), torch.tensor([0, 1]))
+    scaler.scale(loss * (float("inf") if rank == 1 else 1.0)).backward()
+    scaler.unscale_(opt)
+    opt.synchronize()
+    with opt.skip_synchronize():
+        scaler.step(opt)
+    scaler.update()
+    return opt.skipped_steps, bool(torch.isinf(model[0].weight.grad).any())
+
+
+def test_a_skip_is_agreed_with_non_contiguous_gradients(run_workers):
+    assert run_workers(_channels_last_worker, 2, deadline_s=60) == [(1, True), (1, True)]

@@ -475,7 +475,7 @@ class DistributedOptimizer(torch.optim.Optimizer):
         p = next(p for g in self.optimizer.param_groups for p in g["params"])
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        p.grad.view(-1)[0] = float("inf")
+        p.grad[(0,) * p.grad.dim()] = float("inf")     # any layout (channels_last too)
 
     def _amp_unscale(self) -> None:
         """Under ``scaler.step(opt)`` without a prior ``scaler.unscale_(opt)``, GradScaler
