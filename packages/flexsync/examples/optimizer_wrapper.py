@@ -19,20 +19,13 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from _common import launch, make_data
 
 import flexsync
 from flexsync import NetworkConditions
 
 BATCH = 32
 RATIO_STRATEGIES = ("topk", "artopk", "flexible", "scadles")     # take a keep fraction
-
-
-def make_data(n: int = 512, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A small separable 4-class problem (the same on every rank)."""
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.randn(4, 16, generator=g) * 2
-    y = torch.randint(4, (n,), generator=g)
-    return centers[y] + torch.randn(n, 16, generator=g), y
 
 
 def train(args: argparse.Namespace) -> float:
@@ -73,14 +66,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=int(os.environ.get("EXAMPLE_STEPS", 100)))
     args = parser.parse_args()
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:       # started by torchrun
-        dist.init_process_group("gloo")
-        try:
-            train(args)
-        finally:
-            dist.destroy_process_group()
-    else:
-        flexsync.run_local(train, args.workers, (args,))
+    launch(train, args)
 
 
 if __name__ == "__main__":
