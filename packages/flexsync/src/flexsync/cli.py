@@ -152,18 +152,33 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality_command(args: argparse.Namespace) -> str:
+    """The command that reproduces this suite (written at the top of quality.md); it never
+    names --report-only, which changes what runs, not what the tables say."""
+    parts = ["flexsync bench quality"]
+    for flag in ("workloads", "regimes", "strategies", "seeds"):
+        if getattr(args, flag):
+            parts.append(f"--{flag} " + " ".join(map(str, getattr(args, flag))))
+    if args.workers != 4:
+        parts.append(f"--workers {args.workers}")
+    parts += [f"--set {a}" for a in args.set or []]
+    if args.out != "benchmarks/results":
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)
+
+
 def _bench_quality(args: argparse.Namespace) -> int:
     from flexsync import quality
 
     def pick(given: list[str] | None, table: dict) -> list[str]:
         return list(table) if not given or given == ["all"] else given
 
-    command = "flexsync bench quality " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    command = _quality_command(args)
     try:
         text = quality.run(Path(args.out), pick(args.workloads, quality.WORKLOADS),
                            pick(args.regimes, quality.REGIMES),
                            pick(args.strategies, quality.STRATEGIES), args.seeds,
-                           args.workers, args.set or [], command.strip(),
+                           args.workers, args.set or [], command,
                            report_only=args.report_only)
     except ValueError as e:
         raise ConfigError(str(e)) from None
