@@ -54,6 +54,29 @@ def test_warmup_decays_linearly_to_c_init():
     assert ctl.plan(10).phase == "run"
 
 
+def test_the_default_warmup_is_a_fixed_fraction_of_the_step_budget():
+    ctl = MOOController(c_init=0.1)                   # warmup_fraction 0.03
+    assert ctl.plan(0, total_steps=300).phase == "warmup"
+    assert ctl.warmup_steps == 9
+    assert ctl.plan(9, total_steps=300).phase == "run"
+    assert MOOController(c_init=0.1).plan(0).phase == "warmup"      # budget unknown: 100
+
+
+def test_online_mode_solves_once_when_warmup_ends():
+    """The online gain table fills during warm-up; the T1 solve must still run (it once
+    did not, and the ratio stayed at c_init for the whole run under a fixed network)."""
+    from flexsync.net.conditions import NetworkConditions
+
+    net = NetworkConditions(1e-4, 2.5e6)
+    ctl = MOOController(warmup_steps=5, candidates=CANDS)
+    for step in range(8):
+        plan = ctl.plan(step)
+        ctl.observe(step, plan, 0.5, GAINS, net, comm_time)
+    assert ctl.solves == 1
+    assert ctl.ratio == solve_grid(CANDS, ctl.gains, comm_time, 0.001, 0.1)
+    assert ctl.ratio < 0.1
+
+
 def test_snapshot_exploration_visits_each_candidate_then_restores_and_solves():
     ctl = MOOController(warmup_steps=0, explore_steps=2, candidates=[0.1, 0.01], mode="snapshot")
     actions, plans = [], []

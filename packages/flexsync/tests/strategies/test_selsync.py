@@ -113,9 +113,11 @@ def _worker():
     out["sel0"] = flatten_params(list(sel0.parameters()))
     out["log0"] = log0
 
-    # δ = ∞: only the W forced warm-up syncs (Δ undefined for the first W steps)
-    _, sinf, loginf = _train(selsync(delta=math.inf), rank)
+    # δ = ∞ without the bound: only the W forced warm-up syncs (Δ undefined for W steps)
+    _, sinf, loginf = _train(selsync(delta=math.inf, max_local_steps=None), rank)
     out["loginf"], out["inf_summary"] = loginf, sinf.summary()
+    # δ = ∞ with a bound of 3: a sync after every run of 3 local steps
+    _, _, out["bounded"] = _train(selsync(delta=math.inf, max_local_steps=3), rank)
 
     # a middling δ: some steps sync, some do not; after every sync the replicas are identical
     checks = []
@@ -131,7 +133,7 @@ def _worker():
 
     # only rank 0 significant at steps {2, 5}: every rank syncs exactly there
     def scripted(model, opt):
-        s = SelSync(model.parameters(), opt, comm, delta=0.5)
+        s = SelSync(model.parameters(), opt, comm, delta=0.5, max_local_steps=None)
         s.significance = _Scripted(rank, {2, 5})
         return s
     _, _, out["scripted"] = _train(scripted, rank)
@@ -153,6 +155,7 @@ def test_selsync_in_gloo_workers(run_workers):
         assert r["loginf"] == [1] * WINDOW + [0] * (STEPS - WINDOW)
         assert r["inf_summary"]["lssr"] == pytest.approx((STEPS - WINDOW) / STEPS)
         assert r["inf_summary"]["comm_reduction"] == pytest.approx(STEPS / WINDOW)
+        assert r["bounded"] == [1] * WINDOW + [0, 0, 0, 1] * ((STEPS - WINDOW) // 4) + [0]
         # replicas (parameters and BN buffers) identical after every PA sync
         synced = [same for s, same in r["checks"] if s]
         assert synced and all(synced)

@@ -32,6 +32,7 @@ class StepContext:
     steps_per_epoch: int | None = None            # for periods given in epochs (FedAvg's E)
     prev_step_s: float | None = None   # modeled duration of the previous step (None at the first)
     batch_size: int | None = None      # samples this rank trains on per step
+    total_steps: int | None = None     # the run's step budget (None: unknown, e.g. a wrapper)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ContextBuilder:
     conditions: ConditionsSource | None = None
     steps_per_epoch: int | None = None
     priced_params: int | None = None
+    total_steps: int | None = None
 
     def context(self, step: int, time_s: float = 0.0, prev_step_s: float | None = None,
                 batch_size: int | None = None) -> StepContext:
@@ -50,7 +52,8 @@ class ContextBuilder:
         epoch = step / spe if spe else 0.0
         cond = None if self.conditions is None else self.conditions.at(step, int(epoch), time_s)
         return StepContext(step, epoch, cond, self.priced_params, steps_per_epoch=spe,
-                           prev_step_s=prev_step_s, batch_size=batch_size)
+                           prev_step_s=prev_step_s, batch_size=batch_size,
+                           total_steps=self.total_steps)
 
 
 class Strategy(ABC):

@@ -134,7 +134,10 @@ class MOOOptions(Options):
     c_high: float = Field(0.1, gt=0, le=1)
     c_init: float = Field(0.1, gt=0, le=1)
     candidates: list[float] | None = None
-    warmup_steps: int = Field(100, ge=0)
+    warmup_steps: int | None = Field(
+        None, ge=0, description="steps of the 1 → c_init ramp; null: warmup_fraction of the "
+        "run's step budget (100 when the budget is unknown)")
+    warmup_fraction: float = Field(0.03, ge=0, le=1)
     explore_steps: int = Field(10, ge=1)
     mode: Literal["online", "snapshot"] = "online"
     weights: tuple[float, float] = (0.6, 0.4)
@@ -161,6 +164,7 @@ class MOOController:
         self.c_low, self.c_high, self.c_init = c_low, c_high, o.c_init
         self.candidates = list(candidates) if candidates else default_candidates(c_high, c_low)
         self.warmup_steps = o.warmup_steps
+        self.warmup_fraction = o.warmup_fraction
         self.explore_steps = o.explore_steps
         self.mode = o.mode
         self.weights = tuple(o.weights)
@@ -180,12 +184,16 @@ class MOOController:
         self._pending_solve = False
 
     # -- per step ------------------------------------------------------------------------
-    def plan(self, step: int) -> Plan:
+    def plan(self, step: int, total_steps: int | None = None) -> Plan:
+        if self.warmup_steps is None:        # fixed at the first step, then checkpointed
+            self.warmup_steps = (100 if total_steps is None
+                                 else round(self.warmup_fraction * total_steps))
         if step < self.warmup_steps:
             frac = step / max(1, self.warmup_steps)
             return Plan(1.0 + (self.c_init - 1.0) * frac, "warmup")
-        if step == self.warmup_steps and self.gains is None and not self._queue:
-            self._start_exploration(step)
+        if (step == self.warmup_steps and self.solves == 0 and not self._queue
+                and not self._pending_solve):
+            self._start_exploration(step)        # T1 (online mode has gains from warm-up)
         if self._queue:
             first = len(self._queue) == len(self.candidates) * self.explore_steps
             return Plan(self.candidates[self._queue[0]], "explore", take_snapshot=first)

@@ -13,6 +13,14 @@ Per step on worker n (§2.2, paper order, allreduce variant):
    gradients, then step. Replicas that drifted apart stay apart.
 4. Count the step as sync or local; LSSR = local / total, communication reduction 1/(1 − LSSR).
 
+A bound on consecutive local steps (``max_local_steps``, default 8; null: none) forces a sync
+when the replicas have stepped apart that long. Not in the paper: with a decaying learning
+rate the significance Δ shrinks with the step size, so a fixed δ that syncs early stops
+syncing altogether (measured: δ = 0.3 on resnet-hard under the cosine schedule syncs for
+about 40 steps, then never, and misses dense quality on 1 of 3 seeds; docs/methods.md,
+SelSync "Measured gaps"). The counter advances on agreed decisions only, so the forced sync
+is the same step on every rank.
+
 δ is ``delta`` (``delta_mode="absolute"``; ``inf`` gives local SGD after warm-up) or, with
 ``delta_mode="quantile"``, the q-th quantile of the Δ values seen during an initial BSP phase
 of ``calibration_steps`` steps (every step syncs then), averaged over ranks so all use one δ
@@ -55,6 +63,8 @@ class SelSyncOptions(LocalUpdateOptions):
     smooth_delta: bool = False
     aggregation: Literal["parameter", "gradient"] = "parameter"
     warmup_steps: int = Field(0, ge=0)
+    max_local_steps: int | None = Field(8, ge=1, description="force a sync after this many "
+                                        "consecutive local steps; null: never force")
 
 
 class SelSync(LocalUpdateStrategy):
@@ -73,6 +83,8 @@ class SelSync(LocalUpdateStrategy):
         self.calibration_steps = o.calibration_steps
         self.aggregation = o.aggregation
         self.warmup_steps = o.warmup_steps
+        self.max_local_steps = o.max_local_steps
+        self.local_run = 0                  # consecutive local steps since the last sync
         self.significance = Significance(o.signal, o.window, smoothing, o.smooth_delta)
         self.threshold: float | None = delta if o.delta_mode == "absolute" else None
         self._calibration: list[float] = []
@@ -93,8 +105,9 @@ class SelSync(LocalUpdateStrategy):
                 self._calibration.append(delta)
             if ctx.step >= self.calibration_steps and self._calibration:
                 self._calibrate()
+        bound = self.max_local_steps is not None and self.local_run >= self.max_local_steps
         flag = (delta is None or self.threshold is None or ctx.step < self.warmup_steps
-                or delta >= self.threshold)
+                or bound or delta >= self.threshold)
 
         if self.aggregation == "parameter":
             self.optimizer.step()
@@ -109,6 +122,7 @@ class SelSync(LocalUpdateStrategy):
                 assign_grads(self.params, flat.div_(self.comm.world_size))
             self.optimizer.step()
         self.count(synced)
+        self.local_run = 0 if synced else self.local_run + 1
         self._signals = {**self.base_signals(ctx.step, synced), "delta": delta,
                          "delta_threshold": self.threshold}
 
@@ -117,10 +131,12 @@ class SelSync(LocalUpdateStrategy):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "significance": self.significance.state_dict(),
-                "threshold": self.threshold, "calibration": list(self._calibration)}
+                "threshold": self.threshold, "calibration": list(self._calibration),
+                "local_run": self.local_run}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.significance.load_state_dict(state["significance"])
         self.threshold = state["threshold"]
         self._calibration = list(state["calibration"])
+        self.local_run = int(state.get("local_run", 0))

@@ -210,7 +210,8 @@ class SparseStrategy(Strategy):
 
     # -- the step ------------------------------------------------------------------------
     def step(self, ctx: StepContext) -> None:
-        plan = self.controller.plan(ctx.step) if self.controller else Plan(self.ratio, "static")
+        plan = (self.controller.plan(ctx.step, ctx.total_steps) if self.controller
+                else Plan(self.ratio, "static"))
         if plan.take_snapshot:
             self._take_snapshot()
         c = plan.ratio

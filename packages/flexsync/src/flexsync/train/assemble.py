@@ -196,7 +196,7 @@ def build_run(cfg: Config, comm: Communicator, user: UserParts | None = None) ->
                            priced / strategy.num_params if priced else 1.0),
         estimator=(AlphaBetaEstimator(comm.world_size)
                    if isinstance(source, MeasuredConditions) else None),
-        contexts=ContextBuilder(source, spe, int(priced) if priced else None),
+        contexts=ContextBuilder(source, spe, int(priced) if priced else None, total),
         total_steps=total, scheduler=build_scheduler(cfg, optimizer, total),
     )
 
