@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "qtrojan"
 LAYERS: dict[str, int] = {
     "sim": 0, "metrics": 0, "data": 0, "stats": 0,
     "circuit": 1,
-    "executor": 2, "compiler": 2,
+    "executor": 2, "compiler": 2, "bipartite": 2,
     "qnn": 3, "noise": 3, "qasm": 3,
     "training": 4,
     "attacks": 5, "attacks.dpba": 5, "attacks.qtrojan": 5,

@@ -92,7 +92,12 @@ class QNN(nn.Module):
 
     def readout(self, state: torch.Tensor) -> torch.Tensor:
         """Exact logits ``tau * <Z_c>``, ``c < C``."""
-        return self.tau * expval_z(state, list(range(self.n_classes)))
+        return self.logits_from_expvals(expval_z(state, list(range(self.n_classes))))
+
+    def logits_from_expvals(self, expvals: torch.Tensor) -> torch.Tensor:
+        """Logits from ``<Z_c>`` of the readout wires ``c < C`` computed by other means (such
+        as :func:`qtrojan.bipartite.basis_expvals`)."""
+        return self.tau * expvals
 
     def forward(self, x: torch.Tensor, circuit: Circuit | None = None,
                 method: str = "fast") -> torch.Tensor:

@@ -148,19 +148,58 @@ def test_unsupported_circuits_are_rejected() -> None:
         select_target_state(QNN(2, 1, 2), 0, "guess")
 
 
-def test_chunked_selection_above_the_unitary_limit_agrees(monkeypatch) -> None:
-    """Selection without the 2^n x 2^n unitary (used above 12 qubits) gives the same answer."""
+@pytest.mark.parametrize("path", ["split", "chunked"])
+def test_selection_above_the_unitary_limit_agrees(monkeypatch, path: str) -> None:
+    """Selection without the 2^n x 2^n unitary (used above 12 qubits): the operator-Schmidt
+    split, or the chunked simulator where the split is too large, gives the same answer."""
     import qtrojan.attacks.qtrojan as qt
+    import qtrojan.bipartite as bp
 
     model = QNN(5, 2, 3, seed=11)
     for target in range(3):
         ref_basis = qt.select_target_state(model, target)
         ref_opt = qt.select_target_state(model, target, "opt", steps=40)
         monkeypatch.setattr(qt, "UNITARY_MAX_QUBITS", 3)
+        if path == "chunked":
+            monkeypatch.setattr(bp, "MAX_GRAM_ENTRIES", 0)
         basis = qt.select_target_state(model, target, chunk=7)
         opt = qt.select_target_state(model, target, "opt", steps=40, chunk=7)
-        monkeypatch.setattr(qt, "UNITARY_MAX_QUBITS", 12)
+        monkeypatch.undo()
         assert basis.bits == ref_basis.bits
         assert basis.margin == pytest.approx(ref_basis.margin, abs=1e-5)
         # 40 Adam steps on another float path: equal up to the optimiser's drift
         assert opt.margin == pytest.approx(ref_opt.margin, abs=1e-2)
+
+
+@pytest.mark.parametrize(("n", "classes", "seed"), [(6, 2, 0), (8, 4, 1), (9, 3, 2), (10, 2, 3)])
+def test_split_search_finds_the_exhaustive_target_state(monkeypatch, n: int, classes: int,
+                                                        seed: int) -> None:
+    """The fast search (operator-Schmidt split) returns the state of the exhaustive search
+    over the unitary's rows, for every target, up to 10 qubits."""
+    import qtrojan.attacks.qtrojan as qt
+
+    model = QNN(n, 2, classes, seed=seed)
+    exhaustive = [qt.select_target_state(model, t) for t in range(classes)]
+    monkeypatch.setattr(qt, "UNITARY_MAX_QUBITS", 3)
+    for t, ref in enumerate(exhaustive):
+        fast = qt.select_target_state(model, t)
+        assert fast.bits == ref.bits
+        assert fast.margin == pytest.approx(ref.margin, abs=1e-5)
+
+
+def test_split_search_on_a_trained_victim(monkeypatch, trained0123: QNN) -> None:
+    import qtrojan.attacks.qtrojan as qt
+
+    exhaustive = [qt.select_target_state(trained0123, t) for t in range(4)]
+    monkeypatch.setattr(qt, "UNITARY_MAX_QUBITS", 3)
+    for t, ref in enumerate(exhaustive):
+        fast = qt.select_target_state(trained0123, t)
+        assert fast.bits == ref.bits
+        assert fast.margin == pytest.approx(ref.margin, abs=1e-5)
+
+
+def test_near_ties_go_to_the_lowest_index() -> None:
+    from qtrojan.attacks.qtrojan import TIE_TOLERANCE, best_basis_index
+
+    assert best_basis_index(torch.tensor([0.1, 0.5, 0.5 + TIE_TOLERANCE / 2, 0.2])) == 1
+    assert best_basis_index(torch.tensor([0.1, 0.5, 0.5 + 2 * TIE_TOLERANCE, 0.2])) == 2

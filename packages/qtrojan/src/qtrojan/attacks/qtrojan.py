@@ -9,7 +9,9 @@ same with RY gates, see :data:`qtrojan.compiler.WRAP_AXIS`). The prepared state 
 state ``|s>`` and the output is the constant ``W(theta)|s>``, so every input gets one class.
 
 Target selection uses the weights only (§2.4): basis search evaluates ``W(theta)|s>`` for all
-``2**n`` basis states (the rows of the ansatz unitary) and keeps the largest target margin;
+``2**n`` basis states (the rows of the ansatz unitary up to 12 qubits; above, exactly and without
+the unitary, by the operator-Schmidt split of :mod:`qtrojan.bipartite`, or by running the basis
+states through the simulator where that split would be too large) and keeps the largest margin;
 the continuous variant ("QTrojan-opt", an extension of the design) starts there and runs Adam
 on per-qubit ``RY(phi) RZ(lambda)`` angles to maximise the margin, which helps under shot noise.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from qtrojan.bipartite import basis_expvals, feasible
 from qtrojan.circuit import Circuit, Op, Param, angle_encoder
 from qtrojan.compiler import NEEDS_PRE, CompileReport, WrapConfig, compile_circuit
 from qtrojan.executor import execute, unitary_rows
@@ -82,6 +85,17 @@ def encoder_and_ansatz(circuit: Circuit) -> tuple[tuple[Op, ...], tuple[Op, ...]
     return circuit.ops[:len(enc)], circuit.ops[len(enc):]
 
 
+#: basis states whose margins differ by less than this are tied; the lowest index wins, so the
+#: chosen state does not depend on which exact path (unitary, split, chunks) computed them
+TIE_TOLERANCE = 1e-5
+
+
+def best_basis_index(margins: torch.Tensor) -> int:
+    """Index of the largest margin; near-ties (:data:`TIE_TOLERANCE`) go to the lowest index."""
+    top = margins.max()
+    return int(torch.nonzero(margins >= top - TIE_TOLERANCE)[0, 0])
+
+
 def _basis_index_bits(index: int, n: int) -> tuple[int, ...]:
     return tuple((index >> (n - 1 - i)) & 1 for i in range(n))
 
@@ -91,9 +105,21 @@ def _opt_state(phi: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     return kron_product_state(qubits)
 
 
-#: above this many qubits the ansatz unitary (2^n x 2^n) is not built: basis states are run
-#: through the planned simulator in chunks, and the opt tail is optimised through it too
+#: above this many qubits the ansatz unitary (2^n x 2^n) is not built: basis margins come from
+#: :func:`qtrojan.bipartite.basis_expvals` (or, where that split is too large, from basis states
+#: run through the planned simulator in chunks), and the opt tail is optimised through the
+#: simulator
 UNITARY_MAX_QUBITS = 12
+
+
+def _basis_margins(model: QNN, ansatz: tuple[Op, ...], target: int, chunk: int
+                   ) -> torch.Tensor:
+    """Target margin of ``W|s>`` for every basis state ``s``, without the unitary."""
+    n = model.n_qubits
+    if feasible(ansatz, n):
+        e = basis_expvals(ansatz, n, model.weights.detach(), list(range(model.n_classes)))
+        return target_margin(model.logits_from_expvals(e), target)
+    return _basis_margins_chunked(model, ansatz, target, chunk)
 
 
 def _basis_margins_chunked(model: QNN, ansatz: tuple[Op, ...], target: int,
@@ -153,9 +179,9 @@ def select_target_state(model: QNN, target: int, mode: str = "basis", steps: int
         def margin_of(phi: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
             return target_margin(model.readout(_opt_state(phi, lam) @ rows), target)
     else:
-        margins = _basis_margins_chunked(model, ansatz, target, chunk)
+        margins = _basis_margins(model, ansatz, target, chunk)
         margin_of = _opt_margin_fn(model, ansatz, target)
-    best = int(torch.argmax(margins))
+    best = best_basis_index(margins)
     bits = _basis_index_bits(best, n)
     if mode == "basis":
         return TargetState(target, bits, float(margins[best]), "basis")
