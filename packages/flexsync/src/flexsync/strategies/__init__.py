@@ -14,6 +14,7 @@ from flexsync.strategies.artopk import ARTopK
 from flexsync.strategies.base import ContextBuilder, StepContext, Strategy
 from flexsync.strategies.ddp import DDPBaseline
 from flexsync.strategies.dense import Dense
+from flexsync.strategies.diloco import DiLoCo
 from flexsync.strategies.fedavg import FedAvg
 from flexsync.strategies.flexible import Flexible
 from flexsync.strategies.gravac import GraVAC
@@ -25,7 +26,7 @@ from flexsync.strategies.topk import TopK
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Dense, DDPBaseline, TopK, ARTopK, Flexible, SelSync, FedAvg,
-                              LocalSGD, GraVAC, Accordion, ScaDLES)
+                              LocalSGD, GraVAC, Accordion, ScaDLES, DiLoCo)
 }
 
 
@@ -51,6 +52,6 @@ def build_strategy(
 
 __all__ = [
     "Strategy", "StepContext", "ContextBuilder", "Dense", "TopK", "ARTopK", "Flexible",
-    "SelSync", "FedAvg", "LocalSGD", "GraVAC", "Accordion", "ScaDLES", "DDPBaseline",
+    "SelSync", "FedAvg", "LocalSGD", "DiLoCo", "GraVAC", "Accordion", "ScaDLES", "DDPBaseline",
     "STRATEGIES", "Options", "build_strategy", "strategy_class", "validate_options",
 ]
