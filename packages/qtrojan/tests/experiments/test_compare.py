@@ -99,3 +99,11 @@ def test_comparison_deltas_are_paired_by_seed() -> None:
     assert "best_over_sweep" in format_comparison(summary)
     md = comparison_markdown(summary)
     assert md.count("| d01 |") == 1 and "DPBA best over sweep" in md
+
+
+def test_worker_processes_give_the_sequential_results() -> None:
+    import dataclasses
+
+    sequential = run_comparison(TINY)
+    parallel = run_comparison(dataclasses.replace(TINY, jobs=2))
+    assert parallel == sequential

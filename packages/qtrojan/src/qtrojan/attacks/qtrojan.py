@@ -162,8 +162,10 @@ def select_target_state(model: QNN, target: int, mode: str = "basis", steps: int
                         lr: float = 0.05, chunk: int = 256) -> TargetState:
     """Choose the backdoor state for class ``target`` from the model's weights alone.
 
-    Needs no data (design §2.4): ``basis`` mode evaluates all ``2**n`` basis states;
-    ``opt`` mode then maximises the margin over product states by gradient ascent.
+    Needs no data (design §2.4): ``basis`` mode evaluates all ``2**n`` basis states exactly
+    (up to 12 qubits from the unitary's rows, above from :func:`qtrojan.bipartite.basis_expvals`)
+    and keeps the largest margin (near-ties: the lowest index); ``opt`` mode then maximises the
+    margin over product states by gradient ascent.
     """
     if not 0 <= target < model.n_classes:
         raise ValueError(f"target must be in [0, {model.n_classes}), got {target}")

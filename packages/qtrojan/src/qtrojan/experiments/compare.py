@@ -36,12 +36,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import itertools
 import json
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import torch
 
 from qtrojan.attacks import dpba
 from qtrojan.attacks.qtrojan import build_config, deploy, select_target_state
@@ -103,6 +107,41 @@ def _val_asr(model: QNN, x: Any, y: Any, target: int, trig: dpba.Trigger) -> flo
     return attack_success_rate(model.predict(x_trig), target)
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def parallel_map(fn: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> list[_R]:
+    """``[fn(i) for i in items]``, in ``jobs`` forked worker processes when ``jobs > 1``.
+
+    Every model is trained from its own seeds, so the results equal the sequential ones (tested);
+    the pool's context manager terminates the workers on every exit path.
+    """
+    if jobs <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(min(jobs, len(items)), initializer=_one_thread) as pool:
+        return pool.map(fn, items, chunksize=1)
+
+
+def _fit_candidate(setup: tuple[TaskConfig, ExperimentConfig, Any, Any, Any, Any,
+                                dict[tuple[int, float], float]],
+                   trial: tuple[tuple[int, float], float]) -> Candidate:
+    """Train and score one DPBA (trigger, rate) on the fit/validation parts."""
+    task, cfg, x_fit, y_fit, x_val, y_val, natural = setup
+    (feature, value), rate = trial
+    trig = dpba.Trigger(feature, value)
+    ps = dpba.poison(x_fit, y_fit, rate, cfg.target, trig, seed=cfg.seed)
+    model = new_model(task, cfg)
+    fit(model, ps.x, ps.y, task.epochs, cfg)
+    return Candidate(feature, value, rate, accuracy(model.predict(x_val), y_val),
+                     _val_asr(model, x_val, y_val, cfg.target, trig), natural[(feature, value)])
+
+
 def select_dpba(data: TaskData, task: TaskConfig, cfg: ExperimentConfig,
                 log: Callable[[str], None] = lambda s: None) -> Selection:
     """Sweep triggers and rates on a validation part of the training split only."""
@@ -117,15 +156,9 @@ def select_dpba(data: TaskData, task: TaskConfig, cfg: ExperimentConfig,
     if (cfg.trigger_feature, cfg.trigger_value) not in triggers:
         triggers.append((cfg.trigger_feature, cfg.trigger_value))
     natural = {trig: _val_asr(clean, x_val, y_val, t, dpba.Trigger(*trig)) for trig in triggers}
-    cands = []
-    for (feature, value), rate in itertools.product(triggers, rates):
-        trig = dpba.Trigger(feature, value)
-        ps = dpba.poison(x_fit, y_fit, rate, t, trig, seed=cfg.seed)
-        model = new_model(task, cfg)
-        fit(model, ps.x, ps.y, task.epochs, cfg)
-        cands.append(Candidate(feature, value, rate, accuracy(model.predict(x_val), y_val),
-                               _val_asr(model, x_val, y_val, t, trig), natural[(feature, value)]))
-    cands_t = tuple(cands)
+    setup = (task, cfg, x_fit, y_fit, x_val, y_val, natural)
+    cands_t = tuple(parallel_map(functools.partial(_fit_candidate, setup),
+                                 list(itertools.product(triggers, rates)), cfg.jobs))
     at_fixed = tuple(c for c in cands_t if c.rate == cfg.fixed_rate)
     implanted = tuple(c for c in cands_t if c.clean_val_asr <= cfg.implanted_max_clean_asr)
     sel = Selection(clean_cda, cands_t, choose(at_fixed, clean_cda, cfg.cda_tolerance),
@@ -224,13 +257,17 @@ def compare_task(task: TaskConfig, cfg: ExperimentConfig,
                 "best_at_fixed_rate": sel.best_at_fixed_rate,
                 "best_over_sweep": sel.best_over_sweep,
                 "best_implanted": sel.best_implanted}
-    seeds = []
-    for k in range(cfg.seeds):
-        res = evaluate_seed(task, dataclasses.replace(cfg, seed=cfg.seed + k), data, settings)
-        seeds.append(res)
+    seeds = parallel_map(functools.partial(_evaluate_seed_k, task, cfg, data, settings),
+                         list(range(cfg.seeds)), cfg.jobs)
+    for res in seeds:
         log(f"[{task.name}] seed {res.seed}: QTrojan CDA {res.qt_cda:.3f} ASR {res.qt_asr:.3f}; "
             + "; ".join(f"{n} CDA {v[0]:.3f} ASR {v[1]:.3f}" for n, v in res.dpba.items()))
     return TaskComparison(task.name, sel, settings, tuple(seeds))
+
+
+def _evaluate_seed_k(task: TaskConfig, cfg: ExperimentConfig, data: TaskData,
+                     settings: dict[str, Candidate], k: int) -> SeedResult:
+    return evaluate_seed(task, dataclasses.replace(cfg, seed=cfg.seed + k), data, settings)
 
 
 def run_comparison(cfg: ExperimentConfig, log: Callable[[str], None] = lambda s: None

@@ -26,8 +26,9 @@ from qtrojan.circuit import ANSATZ_KINDS, ROTATION_AXES
 from qtrojan.data import DATASETS, FEATURE_METHODS
 
 #: largest register the CLI accepts. The planned fast path never builds the 2^n x 2^n unitary
-#: (at 16 qubits it would be 32 GiB); target selection above 12 qubits runs the 2^n basis
-#: states through the simulator in chunks instead (minutes at 16 qubits).
+#: (at 16 qubits it would be 32 GiB); target selection above 12 qubits gets the margins of all
+#: 2^n basis states exactly from the operator-Schmidt split of :mod:`qtrojan.bipartite`
+#: (seconds to a minute at 16 qubits and 2-4 layers).
 MAX_QUBITS = 16
 
 Check = Callable[[Any, str], Any]
@@ -235,6 +236,8 @@ class ExperimentConfig:
     implanted_max_clean_asr: float = spec(0.2, number(0.0, 1.0),
                                           doc="an 'implanted' trigger moves at most this share "
                                           "of the unpoisoned model's validation inputs")
+    jobs: int = spec(1, integer(1, 64), doc="worker processes (fork) for the comparison's "
+                     "models; the results do not depend on it")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ExperimentConfig:
