@@ -26,16 +26,20 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"qtrojan: invalid config: {e}", file=sys.stderr)
         return 2
+    if args.comparison_only and not cfg.compare:
+        print("qtrojan: --comparison-only needs config field 'compare' = true", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
-    records = run_experiment(cfg, log)
-    summary = summarize(records)
-    summary["wall_time_s"] = time.perf_counter() - t0
-    paths = write_results(records, summary, args.out)
-    plot = plot_tradeoff(records, Path(args.out) / "tradeoff.png")
-    print(format_table(records, summary))
-    print(f"\nwrote {paths['json']}, {paths['csv']}, {paths['summary']}, {plot} "
-          f"in {summary['wall_time_s']:.0f}s")
+    if not args.comparison_only:
+        records = run_experiment(cfg, log)
+        summary = summarize(records)
+        summary["wall_time_s"] = time.perf_counter() - t0
+        paths = write_results(records, summary, args.out)
+        plot = plot_tradeoff(records, Path(args.out) / "tradeoff.png")
+        print(format_table(records, summary))
+        print(f"\nwrote {paths['json']}, {paths['csv']}, {paths['summary']}, {plot} "
+              f"in {summary['wall_time_s']:.0f}s")
     if cfg.compare:
         from qtrojan.experiments.compare import (
             format_comparison,
@@ -216,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(r)
     r.add_argument("--out", default="qtrojan-results", help="output directory")
     r.add_argument("--quiet", action="store_true", help="no per-model progress lines")
+    r.add_argument("--comparison-only", action="store_true",
+                   help="skip the single-seed grid, run only the fair comparison")
     r.set_defaults(func=_run)
     s = sub.add_parser("switch", help="enable or disable the backdoor in a compiler config file")
     s.add_argument("state", choices=("on", "off"))
