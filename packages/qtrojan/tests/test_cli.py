@@ -42,6 +42,19 @@ def test_invalid_config_exits_2(tmp_path, capsys) -> None:
     assert "poison_rates[0]" in capsys.readouterr().err
 
 
+def test_comparison_only_skips_the_grid(tmp_path, capsys) -> None:
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("poison_rates: [0.1]\nshots: 0\nseeds: 2\njobs: 2\ntasks:\n"
+                   "  - {dataset: digits, classes: [0, 1], n_layers: 1, epochs: 2}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--comparison-only"]) == 0
+    assert (out / "comparison.json").exists() and not (out / "results.json").exists()
+    assert "best_over_sweep" in capsys.readouterr().out
+    assert main(["run", str(cfg), "--out", str(out), "--comparison-only",
+                 "--set", "compare=false"]) == 2
+    assert "'compare'" in capsys.readouterr().err
+
+
 def test_switch_toggles_the_config_file(tmp_path, capsys) -> None:
     from qtrojan.compiler import WrapConfig
 
