@@ -20,13 +20,14 @@ from flexsync.strategies.flexible import Flexible
 from flexsync.strategies.gravac import GraVAC
 from flexsync.strategies.localsgd import LocalSGD
 from flexsync.strategies.options import Options
+from flexsync.strategies.postlocalsgd import PostLocalSGD
 from flexsync.strategies.scadles import ScaDLES
 from flexsync.strategies.selsync import SelSync
 from flexsync.strategies.topk import TopK
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Dense, DDPBaseline, TopK, ARTopK, Flexible, SelSync, FedAvg,
-                              LocalSGD, GraVAC, Accordion, ScaDLES, DiLoCo)
+                              LocalSGD, GraVAC, Accordion, ScaDLES, DiLoCo, PostLocalSGD)
 }
 
 
@@ -53,5 +54,5 @@ def build_strategy(
 __all__ = [
     "Strategy", "StepContext", "ContextBuilder", "Dense", "TopK", "ARTopK", "Flexible",
     "SelSync", "FedAvg", "LocalSGD", "DiLoCo", "GraVAC", "Accordion", "ScaDLES", "DDPBaseline",
-    "STRATEGIES", "Options", "build_strategy", "strategy_class", "validate_options",
+    "PostLocalSGD", "STRATEGIES", "Options", "build_strategy", "strategy_class", "validate_options",
 ]
