@@ -98,6 +98,12 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "selsync": {"name": "selsync"},
     "flexible-100x": {"name": "flexible", "ratio": 0.01},
     "flexible-moo": {"name": "flexible", "ratio": "moo"},
+    # issue #19: DiLoCo at H = 10, uncompressed and with 10x top-k int8 pseudo-gradients,
+    # against PyTorch's own periodic averaging at the same H
+    "diloco-h10": {"name": "diloco", "h": 10},
+    "diloco-h10-star10x-int8": {"name": "diloco", "h": 10,
+                                "compress": {"ratio": 0.1, "index": "star", "values": "int8"}},
+    "postlocalsgd-h10": {"name": "postlocalsgd", "period": 10},
 }
 
 _HOME = "bw-100mbit"        # where a network-independent strategy is trained (any would do)
