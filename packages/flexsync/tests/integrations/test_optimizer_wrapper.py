@@ -34,6 +34,8 @@ OPTIONS = {
     "gravac": {"theta_min": 5, "theta_max": 40, "window": 2, "epsilon": 0.0},
     "accordion": {"low_cf": 5, "high_cf": 50, "window": 2},
     "scadles": {"ratio": 0.1},
+    "diloco": {"inner_steps": 1, "compress": {"ratio": 0.2}},   # the wrapper's spelling of H
+    "postlocalsgd": {"period": 1},
 }
 
 

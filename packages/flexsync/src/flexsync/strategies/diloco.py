@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_any
@@ -72,8 +72,10 @@ class DiLoCoOptions(LocalUpdateOptions):
     """DiLoCo's options; the outer defaults are the paper's (§5.1)."""
 
     name: Literal["diloco"] = "diloco"
-    h: int | Literal["adaptive"] = Field(50, description="inner steps per outer step, or "
-                                         "'adaptive' (SelSync's significance test)")
+    h: int | Literal["adaptive"] = Field(
+        50, validation_alias=AliasChoices("h", "inner_steps"),
+        description="H, inner steps per outer step (also spelt inner_steps), or 'adaptive' "
+        "(SelSync's significance test)")
     outer_lr: float = Field(0.7, gt=0)
     outer_momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = True

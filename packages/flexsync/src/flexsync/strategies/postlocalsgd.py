@@ -5,15 +5,17 @@ optimizer, no compression.
 
 Every worker steps its optimizer on its own gradients; the averager replaces the parameters
 by their mean with one ``torch.distributed.all_reduce`` of the flattened parameters when
-``step ≥ warmup_steps`` and ``(step − warmup_steps) mod period == 0`` (its own counter, from
-0). That allreduce is PyTorch's, so it is recorded on the run's Communicator at the same
-condition, so that its bytes are counted and priced like every other strategy's. Evaluation
+``(step − warmup_steps) mod period == 0`` (its own counter, from 0). PyTorch's warm-up phase
+leaves gradient averaging to DDP's post-local-SGD hook; there is no DDP here, so the warm-up
+is 0. That allreduce is PyTorch's, so it is recorded on the run's Communicator at the same
+condition, and its bytes are counted and priced like every other strategy's. Evaluation
 sees the replica mean, as for the other local-update strategies
 (:mod:`~flexsync.strategies.local`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -27,8 +29,7 @@ from flexsync.strategies.local import LocalUpdateOptions, LocalUpdateStrategy
 
 class PostLocalSGDOptions(LocalUpdateOptions):
     name: Literal["postlocalsgd"] = "postlocalsgd"
-    period: int = Field(10, ge=2, description="H: average every H steps (PyTorch needs > 1)")
-    warmup_steps: int = Field(0, ge=0, description="steps averaged every step before local SGD")
+    period: int = Field(10, ge=1, description="H: average every H steps")
 
 
 class PostLocalSGD(LocalUpdateStrategy):
@@ -44,7 +45,9 @@ class PostLocalSGD(LocalUpdateStrategy):
 
         super().__init__(params, optimizer, comm, **options)
         o = self.opts
-        self.averager = PeriodicModelAverager(period=o.period, warmup_steps=o.warmup_steps)
+        with warnings.catch_warnings():          # PyTorch warns that period 1 is plain DP
+            warnings.simplefilter("ignore", UserWarning)
+            self.averager = PeriodicModelAverager(period=o.period, warmup_steps=0)
         self.wrapped = PostLocalSGDOptimizer(optim=optimizer, averager=self.averager)
         tensors = [p for g in optimizer.param_groups for p in g["params"]]
         self.numel = sum(p.numel() for p in tensors)
