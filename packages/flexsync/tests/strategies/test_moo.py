@@ -122,3 +122,22 @@ def test_nsga2_agrees_with_the_grid_when_pymoo_is_installed():
     c_grid = solve_grid(CANDS, GAINS, comm_time, 0.001, 0.1)
     c_ga = solve_nsga2(CANDS, GAINS, comm_time, 0.001, 0.1)
     assert c_ga == pytest.approx(c_grid, rel=0.25)
+
+
+def test_online_probes_run_every_probe_every_steps_and_before_each_solve():
+    ctl = MOOController(warmup_steps=15, probe_every=10, candidates=CANDS)
+    probed = []
+    for step in range(40):
+        plan = ctl.plan(step)
+        probe = ctl.probes(step)
+        probed += [step] if probe else []
+        ctl.observe(step, plan, 0.5, GAINS if probe else None, None, comm_time)
+    assert probed == [0, 10, 14, 15, 20, 30] and ctl.solves == 1
+    assert not MOOController(mode="snapshot", warmup_steps=0).probes(0)
+
+
+def test_a_probe_after_d_steps_weighs_like_d_per_step_updates():
+    ctl = MOOController(warmup_steps=100, candidates=[0.1, 0.01])
+    ctl._online_update(0, [1.0, 1.0])
+    ctl._online_update(5, [0.0, 0.0])
+    assert ctl.gains == pytest.approx([0.9**5, 0.9**5])

@@ -140,6 +140,8 @@ class MOOOptions(Options):
     warmup_fraction: float = Field(0.03, ge=0, le=1)
     explore_steps: int = Field(10, ge=1)
     mode: Literal["online", "snapshot"] = "online"
+    probe_every: int = Field(10, ge=1, description="online mode: refresh the candidates' "
+                             "gains every this many steps (and before every solve)")
     weights: tuple[float, float] = (0.6, 0.4)
     gain_change_threshold: float = Field(0.1, gt=0)
     gain_window: int = Field(5, ge=1)
@@ -167,6 +169,7 @@ class MOOController:
         self.warmup_fraction = o.warmup_fraction
         self.explore_steps = o.explore_steps
         self.mode = o.mode
+        self.probe_every = o.probe_every
         self.weights = tuple(o.weights)
         self.threshold = o.gain_change_threshold
         self.cooldown = o.cooldown
@@ -178,6 +181,7 @@ class MOOController:
         self.change = WindowedEWMA(o.gain_window, o.gain_smoothing)
         self.prev_gain: float | None = None
         self.last_explore = -10**9
+        self.last_probe = 0
         self.solves = 0
         self._queue: list[int] = []          # snapshot exploration: candidate per step
         self._measured: dict[int, list[float]] = {}
@@ -198,6 +202,18 @@ class MOOController:
             first = len(self._queue) == len(self.candidates) * self.explore_steps
             return Plan(self.candidates[self._queue[0]], "explore", take_snapshot=first)
         return Plan(self.ratio, "run")
+
+    def probes(self, step: int) -> bool:
+        """Whether this step measures the candidates' gains (online mode): every
+        ``probe_every`` steps, the last warm-up step and whenever a solve is pending. A
+        pure function of the step and agreed state, so every rank probes on the same steps;
+        one probe costs a top-k of the largest candidate (10 % of the gradient), which at
+        every step was a quarter of a small model's compute."""
+        if self.mode != "online":
+            return False
+        warm = self.warmup_steps
+        return (step % self.probe_every == 0 or self._pending_solve
+                or (warm is not None and step in (warm - 1, warm)))
 
     def observe(self, step: int, plan: Plan, gain: float, candidate_gains: Sequence[float] | None,
                 conditions: NetworkConditions | None, comm_time: Callable[[float], float]
@@ -220,7 +236,7 @@ class MOOController:
                 action = "restore_fresh"
             return action
         if candidate_gains is not None:
-            self._online_update(candidate_gains)
+            self._online_update(step, candidate_gains)
         if plan.phase == "warmup":
             self.last_conditions = conditions
             return None
@@ -248,12 +264,15 @@ class MOOController:
             self._queue = [j for j in range(len(self.candidates))
                            for _ in range(self.explore_steps)]
 
-    def _online_update(self, cand: Sequence[float]) -> None:
+    def _online_update(self, step: int, cand: Sequence[float]) -> None:
+        """EWMA of the probed gains with factor 0.1 per step: a probe after d steps weighs
+        1 − 0.9^d, as if every step in between had seen the same gains."""
         if self.gains is None:
             self.gains = list(cand)
         else:
-            a = 0.1
+            a = 1.0 - 0.9 ** max(1, step - self.last_probe)
             self.gains = [a * g + (1 - a) * old for g, old in zip(cand, self.gains, strict=True)]
+        self.last_probe = step
 
     def _solve(self, comm_time: Callable[[float], float]) -> None:
         solve = solve_grid if self.solver == "grid" else solve_nsga2

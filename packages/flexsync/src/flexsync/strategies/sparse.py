@@ -218,7 +218,7 @@ class SparseStrategy(Strategy):
         grad = flatten_grads(self.params)
         fed = self.sparsifier.feed(grad)
         n, world = self.num_params, self.comm.world_size
-        online = self.controller is not None and self.controller.mode == "online"
+        online = self.controller is not None and self.controller.probes(ctx.step)
         cands = candidate_gains(fed, self.controller.candidates, self.gain_norm) if online else []
         k = cost_model.topk_count(n, c)
         collective = self.collective(ctx, c) if k < n else "dense"
