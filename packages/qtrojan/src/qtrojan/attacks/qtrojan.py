@@ -123,19 +123,21 @@ def _basis_margins(model: QNN, ansatz: tuple[Op, ...], target: int, chunk: int
 
 
 def _basis_margins_chunked(model: QNN, ansatz: tuple[Op, ...], target: int,
-                           chunk: int) -> torch.Tensor:
-    """Target margin of ``W|s>`` for every basis state ``s``, ``chunk`` states at a time.
+                           chunk: int, first: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Target margin of ``W|s>`` for the basis states ``s`` in ``[first, stop)`` (default: all),
+    ``chunk`` states at a time, through the simulator.
 
     ``|s>`` is prepared as ``RX(pi * s_i)`` on each qubit (``-i|1>`` for a 1 bit: a phase the
     ``<Z>`` readout does not see).
     """
     n = model.n_qubits
+    end = 2**n if stop is None else min(stop, 2**n)
     circuit = angle_encoder(n, "X") + Circuit(n, ansatz)
     w = model.weights.detach()
     out = []
     with torch.no_grad():
-        for start in range(0, 2**n, chunk):
-            idx = torch.arange(start, min(start + chunk, 2**n))
+        for start in range(first, end, chunk):
+            idx = torch.arange(start, min(start + chunk, end))
             bits = torch.stack([(idx >> (n - 1 - i)) & 1 for i in range(n)], dim=1)
             state = execute(circuit, math.pi * bits.to(torch.float32), w)
             out.append(target_margin(model.readout(state), target))
