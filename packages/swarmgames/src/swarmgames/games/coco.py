@@ -97,6 +97,11 @@ class CocoSim(StageSim):
     def ues(self) -> np.ndarray:
         return self.mobility.pos
 
+    @property
+    def links(self) -> tuple[np.ndarray, np.ndarray]:
+        """The current directed adjacency (j hears i) and RSS matrix (read-only views)."""
+        return self._adj, self._rx
+
     def _links(self) -> tuple[np.ndarray, np.ndarray]:
         if self.cfg.channel.shadowing == "per_step" and self.k > 0:
             self.shadow = self.channel.draw_shadowing(self.n, self.rng["shadowing"])
