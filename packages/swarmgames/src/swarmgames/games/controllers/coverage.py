@@ -22,6 +22,8 @@ from swarmgames.games.solvers.config import SolverConfig
 from swarmgames.games.solvers.mean_field_vi import colour_classes
 from swarmgames.games.stage_game import StageGame
 
+MAX_CLASSES = 16
+
 
 def settle(sim: Any, game: StageGame, labels: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
     """Labels of a proposal restricted so that the exact team objective J does not drop
@@ -35,7 +37,9 @@ def settle(sim: Any, game: StageGame, labels: np.ndarray, tolerance: float = 0.0
     non-decreasing from stage to stage and, being bounded, converges: the period-2
     oscillation of simultaneous execution cannot occur.  The check needs J, i.e. one
     evaluation of the coverage over the ROI per candidate set (centralised, like
-    ``execution: sequential``)."""
+    ``execution: sequential``).  Only the ``MAX_CLASSES`` largest colour classes are tried,
+    which bounds the cost in a dense swarm (N = 1000 launched together has 1000 singleton
+    classes) and changes nothing with at most that many classes."""
     stay = np.zeros_like(labels)
     cand = sim.candidates()
     reach = sim.cfg.v_max * sim.cfg.dt
@@ -48,7 +52,8 @@ def settle(sim: Any, game: StageGame, labels: np.ndarray, tolerance: float = 0.0
     if value(labels) >= now - tolerance:
         return labels
     best, best_val = stay, now
-    for rows in colour_classes(game.nbr):
+    classes = sorted(colour_classes(game.nbr), key=len, reverse=True)[:MAX_CLASSES]
+    for rows in classes:
         trial = stay.copy()
         trial[rows] = labels[rows]
         val = value(trial)
