@@ -102,6 +102,38 @@ def test_local_workers_listen_on_loopback_only(monkeypatch):
         assert addrs and all(a.startswith("127.") for a in addrs), addrs
 
 
+def test_work_directories_of_dead_launchers_are_removed_by_the_next_launch(tmp_path):
+    from flexsync.launch import cleanup_stale_workdirs
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)                       # now a pid that no process has
+    dead = tmp_path / f"flexsync-{pid}-abc123"
+    live = tmp_path / f"flexsync-{os.getpid()}-def456"
+    other = tmp_path / "flexsync-notapid"
+    for d in (dead, live, other):
+        d.mkdir()
+    assert cleanup_stale_workdirs(str(tmp_path)) == [dead.name]
+    assert not dead.exists() and live.exists() and other.exists()
+
+
+def _launcher_listening():
+    import subprocess
+
+    t = torch.ones(1)
+    dist.all_reduce(t)                       # the group is formed: the store was used
+    out = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
+    return [line.split()[3] for line in out.splitlines() if f"pid={os.getppid()}," in line]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_the_local_launcher_itself_listens_on_no_port():
+    """Rendezvous goes through a file store: the launcher opens no TCP port at all (unlike
+    torchrun's agent store, see the README on binding it)."""
+    assert run_local(_launcher_listening, 2, deadline_s=60) == [[], []]
+
+
 def _torchrun_worker(rank, attempt, port, delay, crash):
     """One rank as torchrun starts it: env vars pointing at the agent's shared store; with
     ``crash`` it dies after its first collective, as a killed job's ranks do."""

@@ -104,7 +104,7 @@ def overhead(out: Path, workers: int = 4, steps: int = 300) -> str:
                         ("ddp-again", {"name": "ddp", "hook": "none"}),
                         ("dense-again", {"name": "dense"})):
         d = RUNS / "overhead" / name
-        train(build_config({**base, "strategy": strat, "out": str(d)}))
+        train(build_config({**base, "strategy": strat, "out": str(d)}), overwrite=True)
         rows = read_metrics(d / "metrics.jsonl")
         walls = [b["wall_time"] - a["wall_time"] for a, b in zip(rows, rows[1:], strict=False)]
         per_step[name] = statistics.median(walls[len(walls) // 5:])   # skip warm-up
@@ -151,7 +151,8 @@ def emulated(out: Path, workers: int = 4, bandwidth: str = "50mbit", steps: int 
     for name in names:
         d = RUNS / "emulated" / name
         print(f"== {name}", flush=True)
-        train(build_config({**base, "strategy": EMULATED_RUNS[name], "out": str(d)}))
+        train(build_config({**base, "strategy": EMULATED_RUNS[name], "out": str(d)}),
+              overwrite=True)
         dirs.append(d)
     sums = {n: load_summary(d) for n, d in zip(names, dirs, strict=True)}
     ref = sums.get("dense")

@@ -1,4 +1,10 @@
-"""Command line: ``flexsync run | plan | table | demo``."""
+"""Command line: ``flexsync run | plan | table | demo``.
+
+Exit codes (README "Failures"): 0 success; 1 a worker failed (crashed, killed, raised);
+2 bad input (config, refused run directory or checkpoint, emulation unavailable); 3 a worker
+stopped responding (stalled or wedged); 130 interrupted (SIGINT, Ctrl-C); 143 terminated
+(SIGTERM). Every failure is one line on stderr; tracebacks go to ``<out>/logs/rank<r>.log``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,21 @@ from pathlib import Path
 from flexsync.config import ConfigError, dump_config, load_config
 
 
+def _check_set(values: list[str], config: str | None) -> None:
+    """``--set workers 3`` would read ``3`` as the config file: say what was meant."""
+    for v in values:
+        if "=" not in v:
+            hint = f" (did you mean --set {v}={config}?)" if config is not None else ""
+            raise ConfigError(f"--set expects KEY=VALUE, got {v!r}{hint}")
+
+
 def _run(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
+    _check_set(overrides, args.config)
     if args.resume is not None:
+        if args.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite moves it aside: "
+                              "give one of them")
         return _resume(args, overrides)
     if args.workers is not None:
         overrides.append(f"workers={args.workers}")
@@ -25,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     from flexsync.launch import under_torchrun
     from flexsync.report.tables import results_table
 
-    summary = train(cfg)
+    summary = train(cfg, overwrite=args.overwrite)
     if summary is not None and (not under_torchrun() or summary is not None):
         print(results_table([cfg.out]))
         print(f"run directory: {cfg.out}")
@@ -36,7 +54,6 @@ def _resume(args: argparse.Namespace, overrides: list[str]) -> int:
     """Continue RUN_DIR from its latest checkpoint, e.g. to more steps (--set steps=M)."""
     from flexsync.api import train
     from flexsync.report.tables import results_table
-    from flexsync.train import checkpoint
 
     run_dir = Path(args.resume)
     if args.config:
@@ -44,10 +61,9 @@ def _resume(args: argparse.Namespace, overrides: list[str]) -> int:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml", overrides + [f"out={run_dir}"])
-    ckpt = checkpoint.latest(run_dir)
-    if ckpt is None:
-        raise ConfigError(f"{run_dir} has no complete checkpoint (set checkpoint.every)")
-    summary = train(cfg, resume=ckpt)
+    if not (run_dir / "checkpoints").is_dir():
+        raise ConfigError(f"{run_dir} has no checkpoints (set checkpoint.every)")
+    summary = train(cfg, resume=run_dir)     # its newest complete checkpoint
     if summary is not None:
         print(results_table([run_dir]))
     return 0
@@ -200,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. emulated:bandwidth=100mbit or modeled:alpha=5ms,bandwidth=1Gbit")
     r.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a run from its latest checkpoint (with --set steps=M)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="out already holds a run: move it aside to OUT.old-N (nothing is "
+                   "deleted) and start afresh")
     r.add_argument("--print-config", action="store_true",
                    help="print the resolved config with every default, then exit")
     r.set_defaults(fn=_run)
@@ -245,8 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(SystemExit):
+    """SIGTERM reached the launcher: unwinds every ``finally`` (workers, namespaces, work
+    directories go away), then exits 143."""
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)       # run every finally: workers and namespaces go away
+    raise Terminated(128 + signum)
+
+
+#: Exit codes (README "Failures").
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_STALLED = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,26 +287,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except KeyboardInterrupt:
-        print("flexsync: interrupted; all workers stopped", file=sys.stderr)
-        return 130
+        print("flexsync: interrupted (SIGINT); all workers stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("flexsync: terminated (SIGTERM); all workers stopped", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception as e:
         code = _exit_code(e)
         if code is None:
             raise
-        print(f"flexsync: {e}", file=sys.stderr)
+        print(f"flexsync: {' '.join(str(e).split())}" if code != EXIT_INPUT
+              else f"flexsync: {e}", file=sys.stderr)
         return code
 
 
 def _exit_code(e: BaseException) -> int | None:
     """The exit code of an expected failure, reported as one line: 2 for bad input (config,
-    emulation unavailable, a refused checkpoint), 1 for a failed or timed-out run; None for
-    anything else (a bug: its traceback is shown)."""
-    from flexsync.launch import WorkerFailed
+    emulation unavailable, a refused run directory or checkpoint), 3 for a worker that
+    stopped responding, 1 for a failed or timed-out run; None for anything else (a bug: its
+    traceback is shown)."""
+    from flexsync.launch import WorkerFailed, WorkerStalled
     from flexsync.net.emulate import EmulationUnavailable
     from flexsync.train.checkpoint import CheckpointError
 
     if isinstance(e, ConfigError | EmulationUnavailable | CheckpointError):
-        return 2
+        return EXIT_INPUT
+    if isinstance(e, WorkerStalled):
+        return EXIT_STALLED
     if isinstance(e, WorkerFailed | TimeoutError):
-        return 1
+        return EXIT_FAILED
     return None

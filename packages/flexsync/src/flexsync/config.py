@@ -7,26 +7,62 @@ command line with ``--set dotted.key=value`` (the value is parsed as YAML).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from flexsync.data import DATASETS, LANGUAGE_DATASETS
 from flexsync.errors import ConfigError
 from flexsync.models import MODEL_SIZES, MODELS
 from flexsync.net.units import parse_bandwidth, parse_duration
 from flexsync.strategies import STRATEGIES
-from flexsync.strategies.options import Strict, locate
+from flexsync.strategies.options import _FIELD, Strict, locate
 from flexsync.workloads import defaults_for as workload_defaults
 
-_Strict = Strict
+
+class _Strict(Strict):
+    """Config sections: :class:`Strict`, and no NaN or infinity in any number (``.inf``
+    epochs or timeouts would only fail inside the workers)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
-# Validated into SI numbers: seconds and bytes per second ("1ms" -> 0.001, "100mbit" -> 1.25e7).
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Bandwidth = Annotated[float, BeforeValidator(parse_bandwidth)]
+def _with_unit(parse):
+    """A parser that refuses a bare non-zero number: ``network.alpha: 5`` could mean 5 s or
+    5 ms, ``bandwidth: 100`` 100 bytes/s or 100 Mbit/s; the unit must be written."""
+    def check(value: Any) -> float:
+        bare = isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, str):
+            try:
+                float(value)
+                bare = True
+            except ValueError:
+                pass
+        if bare and float(value) != 0:
+            example = "'5ms' or '5s'" if parse is parse_duration else "'100mbit' or '25MB/s'"
+            raise ValueError(f"{value!r} has no unit; write it with one, e.g. {example}")
+        return parse(value)
+    return check
+
+
+# Validated into SI numbers: seconds and bytes per second ("1ms" -> 0.001, "100mbit" -> 1.25e7),
+# and written back with their units (config.yaml of a run loads back to the same values).
+Duration = Annotated[float, BeforeValidator(_with_unit(parse_duration)),
+                     PlainSerializer(lambda v: f"{v!r}s", return_type=str, when_used="json")]
+Bandwidth = Annotated[float, BeforeValidator(_with_unit(parse_bandwidth)),
+                      PlainSerializer(lambda v: f"{v!r}B/s", return_type=str,
+                                      when_used="json")]
 
 
 # -- network ------------------------------------------------------------------------------------
@@ -73,10 +109,19 @@ class EmulatedNetworkConfig(_NetBase):
     configured bandwidth and delay are used."""
 
     kind: Literal["emulated"]
-    bandwidth: Bandwidth = "100mbit"
+    bandwidth: Bandwidth = Field("100mbit", description="at least 64kbit: slower links "
+                                 "cannot carry gloo's connection set-up in time")
     delay: Duration = Field(0.0, description="per-message latency α, added by each worker's "
                             "communicator (the kernel has no netem)")
     estimate: bool = True
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _fast_enough(cls, v: float) -> float:
+        if v < 8000:
+            raise ValueError(f"an emulated link needs at least 64kbit (8000 B/s), got "
+                             f"{v * 8:g} bit/s")
+        return v
 
 
 Network = Annotated[
@@ -98,10 +143,11 @@ class StreamConfig(_Strict):
     ``batch: auto`` means b_i = clamp(S_i·τ, b_min, b_max) for scadles and ``batch_size``
     for every other strategy."""
 
-    rates: Literal["S1", "S2", "S1-normal", "S2-normal"] | list[float] = "S1"
+    rates: Literal["S1", "S2", "S1-normal", "S2-normal"] | list[Annotated[float, Field(
+        gt=0, le=1e9)]] = "S1"
     policy: Literal["persistence", "truncation"] = "truncation"
     batch: Literal["auto", "fixed", "rate"] = "auto"
-    tau: float = Field(1.0, gt=0)
+    tau: float = Field(1.0, gt=0, le=1e6)
     b_min: int = Field(8, ge=1)
     b_max: int = Field(1024, ge=1)
     drift: float = Field(0.0, ge=0, lt=1, description="± fraction of rate jitter")
@@ -176,9 +222,10 @@ class OptimizerConfig(_Strict):
     warm-up of ``warmup_steps``."""
 
     name: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.01, gt=0)
+    lr: float = Field(0.01, gt=0, le=1e3, description="at most 1e3: larger rates overflow "
+                      "float32 parameters on the first step")
     momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, le=1e3)
     schedule: Literal["constant", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
 
@@ -217,10 +264,42 @@ class LoggingConfig(_Strict):
         30.0, gt=0, description="without a terminal, print a progress line this often")
 
 
+#: The most memory a dataset may need (bytes, estimated from its options) before a run is
+#: refused: beyond it the workers would be killed for memory, or the machine would swap.
+MAX_DATA_BYTES = 4e9
+
+
+def data_bytes(cfg: Config) -> float:
+    """Roughly what ``cfg``'s built-in dataset takes in memory (float32 images, int64 tokens,
+    with the generators' temporaries): 0 for the bundled datasets, which are small."""
+    d = cfg.data
+    if cfg.dataset in ("synthetic-images", "synthetic-images-hard"):
+        return 2.0 * (d.train_size + d.test_size) * 3 * d.image_size ** 2 * 4
+    if cfg.dataset == "synthetic-text":
+        return 4.0 * (d.train_tokens + d.test_tokens) * 8
+    return 0.0
+
+
+def check_out(out: str) -> str:
+    """``out`` must name a directory of its own: not an existing file (``/dev/null``), not the
+    file-system root, the current directory or one of its parents (``.``, ``../..``)."""
+    if not out.strip() or "\0" in out:
+        raise ValueError(f"{out!r} is not a usable directory name")
+    resolved = Path(out).expanduser().resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise ValueError(f"{out!r} exists and is not a directory; give a directory for the "
+                         "run's files")
+    cwd = Path(os.getcwd()).resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ValueError(f"{out!r} resolves to {resolved}, the current directory or one of "
+                         "its parents; give a directory of its own, e.g. runs/NAME")
+    return out
+
+
 class Config(_Strict):
     workers: int = Field(4, ge=1, le=256)
-    steps: int | None = Field(None, ge=1)
-    epochs: float | None = Field(None, gt=0)
+    steps: int | None = Field(None, ge=1, le=10**9)
+    epochs: float | None = Field(None, gt=0, le=1e6)
     seed: int = Field(0, ge=0)
     dataset: Literal[DATASETS] = "synthetic-images"
     data: DataConfig = DataConfig()
@@ -237,15 +316,34 @@ class Config(_Strict):
     eval: EvalConfig = EvalConfig()
     out: str = "runs/run"
     backend: Literal["auto", "gloo", "nccl"] = "auto"
-    timeout_s: float = Field(300, gt=0, description="a collective waiting longer fails the run")
+    timeout_s: float = Field(300, ge=1, le=1e7,
+                             description="a collective waiting longer fails the run")
+    stall_timeout_s: float = Field(
+        20, ge=0, le=1e7, description="a rank whose heartbeat stops, or that is stuck behind "
+        "its peers, this long is named and the run stopped (0: off); independent of timeout_s")
     checkpoint: CheckpointConfig = CheckpointConfig()
     on_nonfinite: Literal["stop", "skip"] = Field(
         "stop", description="non-finite gradients on any rank: stop the run, or skip the step")
     progress: bool = True
     logging: LoggingConfig = LoggingConfig()
 
+    @field_validator("out")
+    @classmethod
+    def _out(cls, v: str) -> str:
+        return check_out(v)
+
     @model_validator(mode="after")
     def _check(self) -> Config:
+        if self.network.kind == "emulated" and self.workers > 250:
+            raise ValueError(f"{_FIELD}workers{_FIELD}network kind 'emulated' supports at "
+                             f"most 250 workers (one address each in a /24), got "
+                             f"{self.workers}")
+        if data_bytes(self) > MAX_DATA_BYTES:
+            raise ValueError(
+                f"{_FIELD}data{_FIELD}dataset {self.dataset!r} with these data options needs "
+                f"about "
+                f"{data_bytes(self) / 1e9:.0f} GB of memory (at most {MAX_DATA_BYTES / 1e9:.0f}"
+                " GB): lower data.train_size/test_size/image_size or data.train_tokens")
         if self.steps is not None and self.epochs is not None:
             raise ValueError("give either 'steps' or 'epochs', not both")
         if self.steps is None and self.epochs is None:
@@ -385,12 +483,23 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         try:
             loaded = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+            raise ConfigError(_yaml_error(p, e)) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read the config file ({e})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
         tree = loaded or {}
         tree.setdefault("out", f"runs/{p.stem}")    # a config's runs land under its own name
     return build_config(tree, overrides)
+
+
+def _yaml_error(path: Path, e: yaml.YAMLError) -> str:
+    """``file:line:column: problem`` on one line (line and column 1-based)."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    what = " ".join(str(getattr(e, "problem", None) or e).split())
+    ctx = getattr(e, "context", None)
+    return f"{where}: not valid YAML: {what}" + (f" ({' '.join(ctx.split())})" if ctx else "")
 
 
 def dump_config(cfg: Config) -> str:

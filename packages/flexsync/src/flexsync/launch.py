@@ -2,10 +2,15 @@
 
 Local launch forks the current interpreter (torch is already imported, so a worker starts in
 well under a second, where ``spawn`` costs 10–40 s on a small machine). Rendezvous goes through a
-``FileStore`` in a private temporary directory: no port is reserved, so concurrent launches
-cannot collide; gloo then opens its own ephemeral ports. Each child runs with one intra-op
-thread, dies with its parent (``PR_SET_PDEATHSIG``), and the parent tears every child down on
-any exit path: a worker failure, Ctrl-C, or its own error.
+``FileStore`` in a private temporary directory (``/tmp/flexsync-<launcher pid>-*``): no port
+is reserved, so concurrent launches cannot collide; gloo then opens its own ephemeral ports.
+Each child runs with one intra-op thread and the default SIGTERM/SIGINT handlers, dies with
+its parent (``PR_SET_PDEATHSIG``), and the parent tears every child down on any exit path: a
+worker failure, a stalled worker (:mod:`flexsync.train.liveness`), Ctrl-C, or its own
+error. A launcher that was SIGKILLed cannot clean up; the next launch removes work
+directories whose launcher is gone. With ``log_dir`` each rank's stderr (its tracebacks,
+native errors) goes to ``rank<r>.log`` there, and a failure is one line naming the rank,
+what happened and that log.
 """
 
 from __future__ import annotations
@@ -31,14 +36,27 @@ import torch.distributed as dist
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process exited abnormally; the message names its rank."""
+    """A worker process exited abnormally; the one-line message names its rank, what
+    happened and (``log``) where its traceback is."""
 
-    def __init__(self, rank: int, exitcode: int, detail: str = "") -> None:
+    def __init__(self, rank: int, exitcode: int, detail: str = "", log: str | None = None
+                 ) -> None:
         how = (f"was killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
                if exitcode < 0 else f"exited with code {exitcode}")
-        super().__init__(f"worker rank {rank} {how}{detail}")
+        super().__init__(f"worker rank {rank} {how}{detail}" + (f"; log: {log}" if log else ""))
         self.rank = rank
         self.exitcode = exitcode
+        self.log = log
+
+
+class WorkerStalled(WorkerFailed):
+    """A worker stopped responding (no heartbeat, or stuck behind its peers) and every
+    worker was stopped; the message names the rank."""
+
+    def __init__(self, rank: int, what: str, log: str | None = None) -> None:
+        super().__init__(rank, 0, log=log)
+        self.args = (f"worker rank {rank} {what}; stopped every worker"
+                     + (f"; log: {log}" if log else ""),)
 
 
 def under_torchrun() -> bool:
@@ -107,15 +125,44 @@ def _die_with_parent() -> None:
         pass
 
 
+def _log_to(path: str | None, rank: int, world: int, header: str) -> None:
+    """Send this worker's stderr (and a non-zero rank's stdout) to its log file, which starts
+    with ``header`` (the run id); rank 0 keeps the terminal for its progress lines through
+    ``sys.stderr``."""
+    if path is None:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    os.write(fd, f"{header}rank {rank} of {world}, pid {os.getpid()}, {stamp} UTC\n".encode())
+    if rank == 0:
+        sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    else:
+        os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _beat(workdir: str, rank: int, stall_s: float | None) -> None:
+    if stall_s:
+        from flexsync.train.liveness import Beater, interval_for, store_publisher
+
+        store = dist.FileStore(os.path.join(workdir, "heartbeat"), -1)
+        Beater(store_publisher(store, rank), interval_for(stall_s)).start()
+
+
 def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
-           fn: Callable[..., Any], args: tuple, emulation: Any) -> None:
+           fn: Callable[..., Any], args: tuple, emulation: Any, log: str | None = None,
+           stall_s: float | None = None, log_header: str = "") -> None:
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C for everyone
+    for sig in (signal.SIGTERM, signal.SIGINT):      # not the launcher's handlers
+        signal.signal(sig, signal.SIG_DFL)
+    _log_to(log, rank, world, log_header)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
     code = 0
     try:
+        _beat(workdir, rank, stall_s)
         if emulation is not None:
             emulation.enter(rank)
         elif backend == "gloo":    # local workers talk over loopback only, unless told otherwise
@@ -136,7 +183,12 @@ def _child(rank: int, world: int, workdir: str, backend: str, timeout_s: float,
         # since peers fail moments later on broken connections.
         with open(os.path.join(workdir, f"error-{rank}"), "w") as f:
             f.write(f"{time.time()!r}\n{type(e).__name__}: {e}"[:2000])
-        sys.stderr.write(f"[rank {rank}] " + traceback.format_exc())
+        text = f"[rank {rank}] " + traceback.format_exc()
+        if log is None:
+            sys.stderr.write(text)
+        else:
+            with open(log, "a") as f:
+                f.write(text)
         code = 1
     finally:
         try:
@@ -162,6 +214,10 @@ def _stop(procs: list[mp.Process], grace_s: float = 3.0) -> None:
     for p in procs:
         if p.is_alive():
             p.terminate()
+            try:
+                os.kill(p.pid, signal.SIGCONT)     # a stopped worker must run to see SIGTERM
+            except (ProcessLookupError, TypeError):
+                pass
     deadline = grace_s
     for p in procs:
         p.join(timeout=max(0.1, deadline))
@@ -171,16 +227,40 @@ def _stop(procs: list[mp.Process], grace_s: float = 3.0) -> None:
             p.join(timeout=5)
 
 
+WORKDIR_PREFIX = "flexsync-"
+
+
+def cleanup_stale_workdirs(root: str | None = None) -> list[str]:
+    """Remove ``flexsync-<pid>-*`` work directories whose launcher process is gone (a
+    launcher killed by SIGKILL cannot remove its own), as namespaces are
+    (:func:`flexsync.net.emulate.cleanup_stale`)."""
+    import re
+
+    root = root or tempfile.gettempdir()
+    removed = []
+    for name in os.listdir(root):
+        m = re.fullmatch(re.escape(WORKDIR_PREFIX) + r"(\d+)-\w+", name)
+        if m and not worker_pids_alive([int(m.group(1))]):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
               backend: str = "gloo", timeout_s: float = 300,
-              deadline_s: float | None = None, emulation: Any = None) -> list[Any]:
+              deadline_s: float | None = None, emulation: Any = None,
+              log_dir: str | os.PathLike | None = None, stall_s: float | None = None,
+              log_header: str = "") -> list[Any]:
     """Run ``fn(*args)`` in ``world_size`` forked workers joined in one process group.
 
     Returns each rank's return value. If any worker fails, the others are stopped at once and
     :class:`WorkerFailed` names the first rank that failed. ``deadline_s`` bounds the whole
     run (tests use it so a hang becomes a failure). ``emulation`` (an
     :class:`~flexsync.net.emulate.EmulatedNetwork` that is up) puts each rank in its own
-    network namespace behind a shaped link.
+    network namespace behind a shaped link. ``log_dir``: each rank's stderr goes to
+    ``rank<r>.log`` there (after a first line: ``log_header`` and the rank). ``stall_s``: a
+    rank whose heartbeat stops, or that is stuck behind its peers, for that long is named
+    (:class:`WorkerStalled`) and every worker stopped.
     """
     if world_size < 1:
         raise ValueError(f"world_size must be >= 1, got {world_size}")
@@ -188,29 +268,21 @@ def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
     if backend == "nccl" and torch.cuda.device_count() < 1:
         raise RuntimeError("backend 'nccl' needs a CUDA device; use 'gloo' on CPU")
     ctx = mp.get_context("fork")
-    workdir = tempfile.mkdtemp(prefix="flexsync-")
+    cleanup_stale_workdirs()
+    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+    logs = [None] * world_size
+    if log_dir is not None:
+        os.makedirs(log_dir, exist_ok=True)
+        logs = [os.path.join(log_dir, f"rank{r}.log") for r in range(world_size)]
     procs = [ctx.Process(target=_child, name=f"flexsync-rank{r}",
                          args=(r, world_size, workdir, backend, timeout_s, fn, args,
-                               emulation))
+                               emulation, logs[r], stall_s, log_header))
              for r in range(world_size)]
     try:
         torch.set_num_threads(1)    # no OpenMP pool may be running when we fork
         for p in procs:
             p.start()
-        pending = {p.sentinel: r for r, p in enumerate(procs)}
-        wait_until = None if deadline_s is None else _now() + deadline_s
-        while pending:
-            left = None if wait_until is None else max(0.0, wait_until - _now())
-            ready = mp.connection.wait(list(pending), timeout=left)
-            if not ready:
-                raise TimeoutError(
-                    f"workers {sorted(pending.values())} still running after {deadline_s} s"
-                )
-            for s in ready:
-                r = pending.pop(s)
-                procs[r].join()
-                if procs[r].exitcode != 0:
-                    raise _root_cause(procs, workdir)
+        _wait_all(procs, workdir, deadline_s, stall_s, logs)
         results = []
         for r in range(world_size):
             with open(os.path.join(workdir, f"result-{r}.pkl"), "rb") as f:
@@ -219,6 +291,37 @@ def run_local(fn: Callable[..., Any], world_size: int, args: tuple = (),
     finally:
         _stop(procs)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_all(procs: list[mp.Process], workdir: str, deadline_s: float | None,
+              stall_s: float | None, logs: list[str | None]) -> None:
+    """Return when every worker exited 0; raise the first failure, a stall, or the deadline."""
+    from flexsync.train.liveness import Monitor, read_store
+
+    monitor = store = None
+    if stall_s:
+        monitor = Monitor(len(procs), stall_s)
+        store = dist.FileStore(os.path.join(workdir, "heartbeat"), -1)
+    pending = {p.sentinel: r for r, p in enumerate(procs)}
+    wait_until = None if deadline_s is None else _now() + deadline_s
+    while pending:
+        left = None if wait_until is None else max(0.0, wait_until - _now())
+        if monitor is not None:
+            left = min(left, 0.5) if left is not None else 0.5
+        ready = mp.connection.wait(list(pending), timeout=left)
+        if wait_until is not None and not ready and _now() >= wait_until:
+            raise TimeoutError(
+                f"workers {sorted(pending.values())} still running after {deadline_s} s")
+        for s in ready:
+            r = pending.pop(s)
+            procs[r].join()
+            if procs[r].exitcode != 0:
+                raise _root_cause(procs, workdir, logs=logs)
+        if monitor is not None and pending:
+            monitor.observe(read_store(store, len(procs)))
+            found = monitor.verdict()
+            if found is not None:
+                raise WorkerStalled(found[0], found[1], logs[found[0]])
 
 
 def _error_text(workdir: str, rank: int) -> str:
@@ -233,23 +336,24 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _root_cause(procs: list[mp.Process], workdir: str, settle_s: float = 2.0) -> WorkerFailed:
+def _root_cause(procs: list[mp.Process], workdir: str, settle_s: float = 2.0,
+                logs: list[str | None] | None = None) -> WorkerFailed:
     """After a first failure, let the peers' follow-on failures land, then name the cause:
     a worker killed by a signal, else the one whose exception came first."""
+    logs = logs or [None] * len(procs)
     end = _now() + settle_s
     for p in procs:
         p.join(timeout=max(0.0, end - _now()))
     failed = [r for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
     killed = [r for r in failed if procs[r].exitcode < 0]
     if killed:
-        return WorkerFailed(killed[0], procs[killed[0]].exitcode, "; stopped the other workers")
+        return WorkerFailed(killed[0], procs[killed[0]].exitcode, "; stopped the other workers",
+                            logs[killed[0]])
     alive = [r for r, p in enumerate(procs) if p.exitcode is None]
     if alive and all("timeout" in _error_text(workdir, r).lower()
                      or "timed out" in _error_text(workdir, r).lower() for r in failed):
-        stalled = WorkerFailed(alive[0], 0, "")
-        stalled.args = (f"worker rank {alive[0]} stopped responding: ranks {failed} timed out "
-                        "waiting for it in a collective; stopped every worker",)
-        return stalled
+        return WorkerStalled(alive[0], f"stopped responding: ranks {failed} timed out "
+                             "waiting for it in a collective", logs[alive[0]])
     errors = {}
     for r in failed:
         try:
@@ -259,9 +363,10 @@ def _root_cause(procs: list[mp.Process], workdir: str, settle_s: float = 2.0) ->
         except (OSError, ValueError):
             errors[r] = (float("inf"), "")
     first = min(failed, key=lambda r: (errors[r][0], r))
-    why = errors[first][1]
+    why = errors[first][1].strip().split("\n", 1)[0][:300]
     return WorkerFailed(first, procs[first].exitcode,
-                        (f" ({why})" if why else "") + "; stopped the other workers")
+                        (f" ({why})" if why else "") + "; stopped the other workers",
+                        logs[first])
 
 
 def worker_pids_alive(pids: list[int]) -> list[int]:

@@ -181,7 +181,7 @@ def execute(cells: list[Cell], progress: bool = True) -> None:
                disable=not progress, desc="bench quality")
     for c in todo:
         bar.set_postfix_str(f"{c.workload}/{c.strategy}/{c.regime}/s{c.seed}")
-        train(c.cfg.model_copy(update={"out": str(c.dir)}))
+        train(c.cfg.model_copy(update={"out": str(c.dir)}), overwrite=True)
         bar.update(1)
     bar.close()
 

@@ -37,6 +37,18 @@ class DDPOptions(Options):
     powersgd_start_iter: int = Field(10, ge=1)
     bucket_cap_mb: float = Field(25.0, gt=0)
 
+    def resume_refusal(self) -> str | None:
+        """Why a resumed run would not continue this one exactly (None: it would). PyTorch's
+        PowerSGD hook keeps state flexsync cannot restore bit for bit: its iteration count,
+        error-feedback and P/Q matrices keyed by DDP bucket index, and its RNG; a fresh DDP
+        wrapper also rebuilds its buckets on the first step, so the keys may not line up."""
+        if self.hook == "powersgd":
+            return ("strategy ddp with hook powersgd cannot resume exactly (PyTorch's PowerSGD "
+                    "hook state: error feedback, Q matrices, RNG, iteration count, is not "
+                    "checkpointed); a resumed run would be approximate, so it is refused: "
+                    "start a new run, or use hook none/allreduce/fp16")
+        return None
+
 
 class DDPBaseline(Strategy):
     name = "ddp"

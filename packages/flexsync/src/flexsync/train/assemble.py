@@ -213,13 +213,22 @@ def checkpoint_parts(run: Run, st: RunState) -> dict[str, Any]:
     return parts
 
 
+def agree_text(comm: Communicator, text: str, width: int = 64) -> list[str]:
+    """Every rank's short ASCII ``text`` (at most ``width`` bytes), in rank order, through one
+    unaccounted allgather (bookkeeping: checksums, the run id)."""
+    raw = text.encode()[:width].ljust(width, b"\0")
+    mine = torch.tensor(list(raw), dtype=torch.uint8, device=comm.device)
+    rows = comm.allgather(mine, accounted=False, scalable=False, tag="bookkeeping").cpu()
+    return [bytes(r.tolist()).rstrip(b"\0").decode() for r in rows]
+
+
 class Checkpointer:
     """Saves every part of the run each ``checkpoint.every`` steps (all ranks, then rank 0
-    marks the checkpoint complete)."""
+    marks the checkpoint complete, listing every rank's file and checksum)."""
 
-    def __init__(self, run: Run, st: RunState, out_dir: Path) -> None:
-        self.run, self.st, self.out_dir = run, st, out_dir
-        self.meta = {"strategy": run.cfg.strategy.name,
+    def __init__(self, run: Run, st: RunState, out_dir: Path, run_id: str) -> None:
+        self.run, self.st, self.out_dir, self.run_id = run, st, out_dir, run_id
+        self.meta = {"strategy": run.cfg.strategy.name, "run_id": run_id,
                      "fingerprint": checkpoint.fingerprint(run.cfg.to_dict())}
 
     def restore(self, path: Path) -> None:
@@ -235,31 +244,38 @@ class Checkpointer:
         comm = self.run.comm
         state = {name: part.state_dict()
                  for name, part in checkpoint_parts(self.run, self.st).items()}
-        checkpoint.save(self.out_dir, step, comm.rank, comm.world_size, state)
-        comm.barrier()                 # every rank's file is written ...
+        sha = checkpoint.save(self.out_dir, step, comm.rank, comm.world_size, state,
+                              self.run_id)
+        sums = agree_text(comm, sha)   # every rank's file is written ...
         if comm.rank == 0:             # ... before the checkpoint is marked complete
             checkpoint.commit(self.out_dir, step, comm.world_size, self.meta,
+                              {f"rank{r}.pt": h for r, h in enumerate(sums)},
                               self.run.cfg.checkpoint.keep)
         comm.barrier()
 
 
 def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
-               resume: str | Path | None = None, device: torch.device | None = None
-               ) -> dict[str, Any] | None:
+               resume: str | Path | None = None, device: torch.device | None = None,
+               run_id: str | None = None) -> dict[str, Any] | None:
     """Train on this rank (the process group must be initialised). Rank 0 writes the run
     directory and returns the summary; other ranks return None. ``resume`` is a checkpoint
-    directory to continue from (see :mod:`flexsync.train.checkpoint`)."""
+    directory to continue from (see :mod:`flexsync.train.checkpoint`); ``run_id`` names the
+    run in every file it writes (None: rank 0's fresh id, or the resumed checkpoint's)."""
     out_dir = Path(out_dir)
     run = build_run(cfg, Communicator(device=device), user)
+    if run_id is None:
+        run_id = (checkpoint.read_meta(Path(resume))["run_id"] if resume is not None
+                  else agree_text(run.comm, new_run_id())[0])
     st = RunState()
-    saver = Checkpointer(run, st, out_dir)
+    saver = Checkpointer(run, st, out_dir, run_id)
     if resume is not None:
         saver.restore(Path(resume))
     writer = None
     if run.comm.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(config_text(cfg, run, user))
-        writer = MetricsWriter(out_dir / "metrics.jsonl",
+        (out_dir / "config.yaml").write_text(f"# flexsync run {run_id}\n"
+                                             + config_text(cfg, run, user))
+        writer = MetricsWriter(out_dir / "metrics.jsonl", run_id,
                                resume_after=st.step if resume is not None else None)
         if cfg.logging.tensorboard:
             writer = Tee(writer, TensorBoardWriter(
@@ -271,10 +287,19 @@ def run_worker(cfg: Config, out_dir: str | Path, user: UserParts | None = None,
             writer.close()
     if run.comm.rank != 0:
         return None
-    summary = summarize(run, st, user)
+    summary = {"run_id": run_id, **summarize(run, st, user)}
     write_json(out_dir / "summary.json", summary)
     plot_run(out_dir)
     return summary
+
+
+def new_run_id() -> str:
+    """A fresh run id: UTC time and 6 random hex digits, e.g. ``20261203T142501-3fa9c2``."""
+    import datetime
+    import secrets
+
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{now}-{secrets.token_hex(3)}"
 
 
 def config_text(cfg: Config, run: Run, user: UserParts | None) -> str:
@@ -306,7 +331,7 @@ def summarize(run: Run, st: RunState, user: UserParts | None) -> dict[str, Any]:
         "steps": st.step,
         "epochs": st.step / run.sampler.steps_per_epoch,
         "params": run.strategy.num_params,
-        "final_loss": sum(tail) / len(tail),
+        "final_loss": sum(tail) / len(tail) if tail else None,
         "final_test_loss": ev.loss,
         "final_accuracy": ev.accuracy,
         "wall_time_s": st.wall,
@@ -319,6 +344,8 @@ def summarize(run: Run, st: RunState, user: UserParts | None) -> dict[str, Any]:
         "network": cfg.network.kind,
         "skipped_steps": st.skipped,
     }
+    if not (math.isfinite(ev.loss) and math.isfinite(ev.accuracy)):
+        summary["nonfinite_eval"] = True     # the final test loss is NaN/inf: not a result
     summary.update(run.strategy.summary())
     if run.injector is not None:
         summary["injected_bytes"] = run.injector.total_bytes

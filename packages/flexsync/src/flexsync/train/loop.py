@@ -30,6 +30,7 @@ from flexsync.net.conditions import ConditionsSource
 from flexsync.net.estimate import AlphaBetaEstimator
 from flexsync.strategies import ContextBuilder, Strategy
 from flexsync.train.injection import DataInjector
+from flexsync.train.liveness import mark_progress
 from flexsync.train.metrics import MetricsWriter
 from flexsync.train.progress import LineProgress
 
@@ -142,8 +143,10 @@ def train_loop(run: Run, st: RunState, writer: MetricsWriter | None,
                     every_s=run.cfg.logging.progress_every_s)
     run.model.train()
     run.comm.take_timings()  # set-up traffic (connection establishment) would bias estimates
+    first = st.step
     try:
         while st.step < run.total_steps:
+            mark_progress(st.step)
             row = train_step(run, st)
             row.update(maybe_evaluate(run, st))
             if writer is not None:
@@ -152,10 +155,15 @@ def train_loop(run: Run, st: RunState, writer: MetricsWriter | None,
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", t_model=f"{run.clock.now:.1f}s")
             on_step_end()
+        mark_progress(st.step)
     finally:
         run.strategy.close()
         if bar is not None:
             bar.close()
+    if st.step > first and st.skipped >= st.step:
+        raise FloatingPointError(f"every one of the {st.step} steps was skipped for non-finite "
+                                 "gradients (on_nonfinite: skip): nothing was trained; lower "
+                                 "optimizer.lr or check the data")
 
 
 def train_step(run: Run, st: RunState) -> dict[str, Any]:
@@ -172,6 +180,7 @@ def train_step(run: Run, st: RunState) -> dict[str, Any]:
     if run.injector is not None:
         x, y = run.injector.exchange(step, x, y)
     w0, c0 = time.perf_counter(), time.thread_time()
+    saved = _buffers(run.model) if cfg.on_nonfinite == "skip" else None
     run.optimizer.zero_grad(set_to_none=False)
     loss = task_loss(run.net(x), y)
     loss.backward()
@@ -182,6 +191,7 @@ def train_step(run: Run, st: RunState) -> dict[str, Any]:
             raise FloatingPointError(f"non-finite gradients at step {step} on at least one rank "
                                      "(set on_nonfinite: skip to skip such steps instead)")
         st.skipped += 1
+        _restore(run.model, saved)      # the forward pass moved BatchNorm's statistics
     else:
         run.strategy.step(ctx)
     if run.scheduler is not None:
@@ -270,6 +280,18 @@ def maybe_evaluate(run: Run, st: RunState) -> dict[str, Any]:
     if st.ttt_modeled is None and _reached(cfg, ev):
         st.ttt_modeled, st.ttt_wall = run.clock.now, st.wall
     return out
+
+
+def _buffers(model: nn.Module) -> list[torch.Tensor]:
+    """Copies of the model's buffers (BatchNorm running statistics, counters)."""
+    return [b.detach().clone() for b in model.buffers()]
+
+
+@torch.no_grad()
+def _restore(model: nn.Module, saved: list[torch.Tensor] | None) -> None:
+    """Put the buffers back as :func:`_buffers` saw them: a skipped step leaves no trace."""
+    for b, old in zip(model.buffers(), saved or [], strict=True):
+        b.copy_(old)
 
 
 def _nonfinite_anywhere(comm: Communicator, model: nn.Module) -> bool:
