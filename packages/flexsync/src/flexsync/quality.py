@@ -103,6 +103,10 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "diloco-h10": {"name": "diloco", "h": 10},
     "diloco-h10-star10x-int8": {"name": "diloco", "h": 10,
                                 "compress": {"ratio": 0.1, "index": "star", "values": "int8"}},
+    "diloco-h10-star10x-int8-lr1-m0": {"name": "diloco", "h": 10, "outer_lr": 1.0,
+                                       "outer_momentum": 0.0,
+                                       "compress": {"ratio": 0.1, "index": "star",
+                                                    "values": "int8"}},
     "postlocalsgd-h10": {"name": "postlocalsgd", "period": 10},
 }
 
