@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from flexsync.launch import WorkerFailed, init_from_env, run_local
+from flexsync.launch import WorkerFailed, WorkerStalled, init_from_env, run_local
 from tests.procs import children_of
 
 
@@ -83,6 +83,28 @@ def test_a_stalled_worker_is_named_after_the_collective_timeout():
         run_local(_rank_two_stalls, 3, timeout_s=3, deadline_s=60)
     assert err.value.rank == 2
     assert time.monotonic() - start < 30
+    assert children_of(os.getpid()) == []
+
+
+def _rank_one_wedges():
+    from flexsync.train.liveness import mark_progress
+
+    t = torch.ones(4)
+    dist.all_reduce(t)
+    if dist.get_rank() == 1:
+        mark_progress(1)
+        time.sleep(600)                      # alive (its heartbeat goes on) but stuck
+    mark_progress(2)
+    dist.all_reduce(t)                       # the others wait for it here
+
+
+def test_a_wedged_worker_is_named_by_the_heartbeat_long_before_the_collective_timeout():
+    start = time.monotonic()
+    with pytest.raises(WorkerStalled, match="rank 1 is wedged: alive but stuck at step 1") \
+            as err:
+        run_local(_rank_one_wedges, 3, timeout_s=300, stall_s=2, deadline_s=120)
+    assert err.value.rank == 1
+    assert time.monotonic() - start < 60     # the collective timeout is 300 s
     assert children_of(os.getpid()) == []
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 
 from flexsync.config import Config, ConfigError, build_config
-from flexsync.launch import init_from_env, run_local, under_torchrun
+from flexsync.launch import WorkerFailed, init_from_env, run_local, under_torchrun
 from flexsync.preflight import check_fits
 from flexsync.train import checkpoint, liveness, rundir
 from flexsync.train.assemble import UserParts, new_run_id, prepare_dataset, run_worker
@@ -91,7 +91,12 @@ def _torchrun_rank(cfg: Config, out_dir: Path, user: UserParts | None,
     try:
         if cfg.stall_timeout_s:
             _watch_peers(cfg.stall_timeout_s)
-        summary = run_worker(cfg, out_dir, user, device=device, resume=resume)
+        try:
+            summary = run_worker(cfg, out_dir, user, device=device, resume=resume)
+        except (ConfigError, checkpoint.CheckpointError):
+            raise
+        except Exception as e:   # the traceback to this rank's log, one line to the user
+            raise _logged_failure(e, out_dir) from None
         # objects still referring to the process group (a DDP wrapper in a reference
         # cycle) must go before it is destroyed: one alive at interpreter exit can abort
         # the process ("terminate called without an active exception")
@@ -100,6 +105,20 @@ def _torchrun_rank(cfg: Config, out_dir: Path, user: UserParts | None,
         return summary
     finally:
         dist.destroy_process_group()
+
+
+def _logged_failure(e: Exception, out_dir: Path) -> WorkerFailed:
+    """Under torchrun: write ``e``'s traceback to ``<out>/logs/rank<r>.log`` and return the
+    one-line :class:`WorkerFailed` that names the rank, the error and the log."""
+    import traceback
+
+    rank = dist.get_rank()
+    log = rundir.log_dir(out_dir) / f"rank{rank}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        f.write(f"[rank {rank}] " + "".join(traceback.format_exception(e)))
+    why = f"{type(e).__name__}: {e}".strip().split("\n", 1)[0][:300]
+    return WorkerFailed(rank, 1, f" ({why})", str(log))
 
 
 #: Exit code of a torchrun rank that found a peer stalled or wedged (as the CLI's).

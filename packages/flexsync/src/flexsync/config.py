@@ -285,11 +285,14 @@ def check_out(out: str) -> str:
     file-system root, the current directory or one of its parents (``.``, ``../..``)."""
     if not out.strip() or "\0" in out:
         raise ValueError(f"{out!r} is not a usable directory name")
-    resolved = Path(out).expanduser().resolve()
+    try:
+        cwd = Path(os.getcwd()).resolve()
+    except OSError:              # the working directory was removed: nothing to compare
+        return out
+    resolved = (cwd / Path(out).expanduser()).resolve()
     if resolved.exists() and not resolved.is_dir():
         raise ValueError(f"{out!r} exists and is not a directory; give a directory for the "
                          "run's files")
-    cwd = Path(os.getcwd()).resolve()
     if resolved == cwd or resolved in cwd.parents:
         raise ValueError(f"{out!r} resolves to {resolved}, the current directory or one of "
                          "its parents; give a directory of its own, e.g. runs/NAME")

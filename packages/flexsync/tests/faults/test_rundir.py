@@ -54,6 +54,9 @@ def test_every_file_of_a_run_names_its_run_id(first):
         assert log.read_text().startswith(f"flexsync run {rid}, rank ")
     for ck in (out / "checkpoints").glob("step-*"):
         assert json.loads((ck / "meta.json").read_text())["run_id"] == rid
+    from PIL import Image
+
+    assert Image.open(out / "curves.png").text["Description"] == f"flexsync run {rid}"
 
 
 def test_resume_keeps_the_run_id_and_continues_the_same_rows(first):

@@ -12,14 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from flexsync.train.metrics import read_metrics  # noqa: E402
 
 
-def _save(fig, axes, run_dir: Path, name: str) -> Path:
-    """Grid every panel, title the figure with the run's name, write ``run_dir/name``."""
+def _save(fig, axes, run_dir: Path, name: str, run_id: str | None = None) -> Path:
+    """Grid every panel, title the figure with the run's name (and id), write
+    ``run_dir/name`` (the run id also in the PNG's Description)."""
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.suptitle(run_dir.name)
+    fig.suptitle(run_dir.name + (f" (run {run_id})" if run_id else ""))
     fig.tight_layout()
     out = run_dir / name
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=100,
+                metadata={"Description": f"flexsync run {run_id}"} if run_id else None)
     plt.close(fig)
     return out
 
@@ -35,7 +37,7 @@ def plot_run(run_dir: str | Path) -> Path:
         axes[0, col].set(xlabel=xlabel, ylabel="training loss")
         axes[1, col].plot([r[xkey] for r in evals], [r[metric] for r in evals], marker="o", ms=3)
         axes[1, col].set(xlabel=xlabel, ylabel=metric.replace("_", " "))
-    out = _save(fig, axes.ravel(), run_dir, "curves.png")
+    out = _save(fig, axes.ravel(), run_dir, "curves.png", rows[0].get("run_id") if rows else None)
     if any("cf" in r for r in rows):
         plot_factor(run_dir, rows)
     if rows and "buffers" in rows[0]:
@@ -55,7 +57,7 @@ def plot_streams(run_dir: str | Path, rows: list[dict]) -> Path:
     axes[0].legend(fontsize=7, ncol=2)
     axes[1].plot(t, [r["wait_s"] for r in rows], lw=0.8)
     axes[1].set(xlabel="modeled time (s)", ylabel="wait for data (s)")
-    return _save(fig, axes, run_dir, "streams.png")
+    return _save(fig, axes, run_dir, "streams.png", rows[0].get("run_id"))
 
 
 def plot_factor(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
@@ -75,7 +77,8 @@ def plot_factor(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
         axes[1, 0].set(ylabel="agreed gain")
         axes[1, 0].legend(fontsize=8)
     axes[-1, 0].set(xlabel="step")
-    return _save(fig, axes[:, 0], run_dir, "factor.png")
+    return _save(fig, axes[:, 0], run_dir, "factor.png",
+                 rows[0].get("run_id") if rows else None)
 
 
 def plot_comparison(run_dirs: list[Path], out: Path, x: str = "modeled_time") -> Path:
