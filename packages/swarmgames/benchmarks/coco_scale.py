@@ -4,7 +4,9 @@ Each N runs in its own process (peak RSS is per process).  The scenario is the d
 config with ``n_uavs = N`` (8 UAVs become N; 5 UEs, 1 km², all UAVs launched within ±30 m of
 the centre, so at the first stages every UAV neighbours every other one: the densest case).
 One stage = ``CocoSim.step()``: ROI fit, links, neighbourhoods, stage-game tables, mean-field
-VI (graph-colouring schedule, ≤ 20 rounds), certification (regrets) and all metrics.
+VI (graph-colouring schedule, ≤ 20 rounds), the default settling check, certification
+(regrets) and all metrics.  ``stage_cpu_s_max`` is the process CPU time of the slowest stage
+(wall seconds on a shared machine also count other users' load).
 
     python packages/swarmgames/benchmarks/coco_scale.py --sizes 8 100 1000 --stages 2 \\
         --out benchmarks/results/coco-scale.md
@@ -29,13 +31,15 @@ def one(n: int, stages: int, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
     sim = make_coco_sim(from_dict(CocoConfig, {"n_uavs": n, "steps": stages}), seed)
     setup = time.perf_counter() - t0
-    per = []
+    per, cpu = [], []
     for _ in range(stages):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         m = sim.step()
         per.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     return {"n": n, "setup_s": setup, "stage_s_first": per[0], "stage_s_max": max(per),
-            "stage_s_mean": sum(per) / len(per), "rounds_last": m.get("rounds", float("nan")),
+            "stage_s_mean": sum(per) / len(per), "stage_cpu_s_max": max(cpu),
+            "rounds_last": m.get("rounds", float("nan")),
             "mean_degree_last": m["mean_degree"],
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
 
