@@ -10,6 +10,9 @@ first step is a dense allreduce-mean (DDP rebuilds its buckets after it), so the
 first step runs the ``dense`` strategy, and its top-k strategy starts from a zero residual at
 step 1, exactly like the hook's residual (created at its first compressed step). For STAR the
 wrapper's step counter starts at 1 too, so both pick the same round-robin broadcaster.
+Values travel as fp32 here: fp16 sums are exact per element but a ring allreduce adds the
+ranks in an order that depends on the element's position, which differs between the two
+layouts, and fp16 shows that order at 1e-4.
 """
 
 import pytest
@@ -19,7 +22,11 @@ import torch.nn.functional as F
 
 from flexsync import DistributedOptimizer
 from flexsync.comm import Communicator
-from flexsync.integrations.ddp_hook import FlexsyncHookState, register_flexsync_hook
+from flexsync.integrations.ddp_hook import (
+    FlexsyncHookState,
+    flexsync_hook,
+    register_flexsync_hook,
+)
 from flexsync.net.conditions import NetworkConditions
 from flexsync.strategies.grads import flatten_params
 
@@ -41,10 +48,11 @@ def _sgd(model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
 
 
-def _with_hook(strategy: str, bucket_cap_mb: float, **options):
+def _with_hook(strategy: str, bucket_cap_mb: float, ddp_kwargs=None, **options):
     rank = torch.distributed.get_rank()
     model = _model()
-    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb,
+                                              **(ddp_kwargs or {}))
     state = register_flexsync_hook(ddp, strategy, RATIO, **options)
     opt = _sgd(model)
     signals = []
@@ -57,7 +65,7 @@ def _with_hook(strategy: str, bucket_cap_mb: float, **options):
     return flatten_params(list(model.parameters())), state, signals
 
 
-def _with_wrapper(strategy: str, **options):
+def _with_wrapper(strategy: str, dense_steps: int = 1, **options):
     rank = torch.distributed.get_rank()
     model = _model()
     opt = _sgd(model)
@@ -65,22 +73,28 @@ def _with_wrapper(strategy: str, **options):
     dense = DistributedOptimizer(opt, model, strategy="dense", comm=comm)
     sparse = DistributedOptimizer(opt, model, strategy=strategy, comm=comm, ratio=RATIO,
                                   **options)
-    sparse.num_steps = 1                        # its first step is the run's step 1
+    sparse.num_steps = dense_steps              # its first step is the run's step 1
     for step in range(STEPS):
         x, y = _batch(rank, step)
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
-        (dense if step == 0 else sparse).step()
+        (dense if step < dense_steps else sparse).step()
     return flatten_params(list(model.parameters())), comm.total_bytes
 
 
 def _worker():
     out = {}
-    for strategy, opts in (("topk", {}), ("artopk", {"index": "star"})):
+    for strategy, opts in (("topk", {"values": "fp32"}),
+                           ("artopk", {"index": "star", "values": "fp32"})):
         hook_params, state, _ = _with_hook(strategy, bucket_cap_mb=100.0, **opts)
         wrap_params, wrap_bytes = _with_wrapper(strategy, **opts)
         out[strategy] = (hook_params, wrap_params, state.comm.total_bytes, wrap_bytes,
                          sorted(state.sparsifiers))
+    # the same through DDP's zero-copy bucket views and its static-graph mode (buckets are
+    # rebuilt after iteration 2 there, so compression starts at step 2)
+    views = {"gradient_as_bucket_view": True, "static_graph": True}
+    out["views"] = (_with_hook("artopk", 100.0, views, values="fp32")[0],
+                    _with_wrapper("artopk", dense_steps=2, values="fp32")[0])
     # Several buckets, flexible: per-bucket choices and residual keys.
     cond = NetworkConditions(1e-5, 1.25e5)          # bandwidth-bound: ART-Ring wins
     params, state, signals = _with_hook("flexible", bucket_cap_mb=0.004, conditions=cond)
@@ -95,6 +109,8 @@ def test_hook_matches_the_wrapper_and_keeps_per_bucket_state(run_workers):
     results = run_workers(_worker, WORLD)
     names = [n for n, _ in _model().named_parameters()]
     sizes = dict((n, p.numel()) for n, p in _model().named_parameters())
+    for hook_params, wrap_params in (r["views"] for r in results):
+        torch.testing.assert_close(hook_params, wrap_params, rtol=1e-5, atol=1e-6)
     for strategy in ("topk", "artopk"):
         for hook_params, wrap_params, hook_bytes, wrap_bytes, keys in (
                 r[strategy] for r in results):
@@ -116,6 +132,54 @@ def test_hook_matches_the_wrapper_and_keeps_per_bucket_state(run_workers):
     for params, signals, keys, _, _ in (r["flexible"] for r in results[1:]):
         assert signals == signals0 and keys == keys0     # every rank decided the same
         torch.testing.assert_close(params, params0)
+
+
+EVENTS: list = []
+
+
+def _traced_hook(state: FlexsyncHookState, bucket: torch.distributed.GradBucket
+                 ) -> torch.futures.Future[torch.Tensor]:
+    """flexsync_hook, logging when each bucket's hook starts and when its future completes."""
+    i = bucket.index()
+    EVENTS.append(("start", i))
+    fut = flexsync_hook(state, bucket)
+
+    def done(f: torch.futures.Future) -> torch.Tensor:
+        EVENTS.append(("done", i))
+        return f.value()
+
+    return fut.then(done)
+
+
+def _overlap_worker(strategy):
+    torch.manual_seed(0)
+    model = nn.Sequential(*[nn.Linear(300, 300) for _ in range(8)])     # ~0.36 MB per layer
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1)
+    state = FlexsyncHookState(strategy, 0.01, model=model)
+    state.comm.added_latency = 0.5          # an emulated slow link: 0.5 s per latency term
+    ddp.register_comm_hook(state, _traced_hook)
+    order = []
+    for _ in range(4):
+        EVENTS.clear()
+        ddp(torch.randn(8, 300)).square().mean().backward()
+        order.append(list(EVENTS))
+    return order
+
+
+@pytest.mark.parametrize("strategy", ["topk", "artopk"])
+def test_bucket_communication_overlaps_the_next_buckets_backward(run_workers, strategy):
+    """Event order, not time: with several 1 MB buckets, the hook of some bucket i+1 (called
+    by autograd once its gradients are ready) starts before bucket i's collective has
+    completed, on the compressed steps after DDP's bucket rebuild (steps 2 and 3; step 0
+    runs one bucket, step 1 the rebuilt layout's first pass). A hook that communicated
+    synchronously would complete bucket i before returning, so this order could not occur."""
+    for order in run_workers(_overlap_worker, 2, strategy):
+        for events in order[2:]:
+            starts = [i for kind, i in events if kind == "start"]
+            assert len(starts) >= 3                                   # several buckets
+            assert sorted(i for kind, i in events if kind == "done") == sorted(starts)
+            assert any(events.index(("start", b)) < events.index(("done", a))
+                       for a, b in zip(starts, starts[1:], strict=False))
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -6,6 +6,11 @@ The references in ``parameters.json`` were written by this test with
 model vectors: the sum, the sum of squares and 16 evenly spaced entries. A change that alters
 any strategy's numerics (an aggregation reordered, an option default drifted, an RNG stream
 consumed differently) moves these values and fails here.
+
+Those references were computed with exact ``torch.topk`` and fp32 values on the wire; the sparse
+cases pin that computation (``FP32_TOPK``), since the defaults became the adaptive-threshold
+selector and fp16 values (issue 20). The ``*-default`` cases pin the new defaults, recorded on
+the commit that introduced them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pytest
 import torch
 
 from flexsync import build_config, train
+from flexsync.train import checkpoint
 
 REFERENCE = Path(__file__).with_name("parameters.json")
 BASE = {
@@ -27,26 +33,31 @@ BASE = {
     "network": {"kind": "modeled", "alpha": "1ms", "bandwidth": "100mbit"},
     "clock": {"compute": "model"},     # a deterministic clock: streams and GraVAC read it
 }
+FP32_TOPK = {"selector": "topk", "values": "fp32"}   # what the pre-refactor references used
 CASES: dict[str, dict] = {
     "dense": {"strategy": {"name": "dense"}},
     "dense-ps": {"strategy": {"name": "dense", "algo": "ps"}},
     "ddp": {"strategy": {"name": "ddp"}},
     "ddp-powersgd": {"strategy": {"name": "ddp", "hook": "powersgd", "powersgd_start_iter": 5}},
-    "topk": {"strategy": {"name": "topk", "ratio": 0.05}},
-    "topk-threshold": {"strategy": {"name": "topk", "ratio": 0.05, "selector": "threshold"}},
-    "artopk-star": {"strategy": {"name": "artopk", "ratio": 0.05}},
+    "topk": {"strategy": {"name": "topk", "ratio": 0.05, **FP32_TOPK}},
+    "topk-threshold": {"strategy": {"name": "topk", "ratio": 0.05, "selector": "threshold",
+                                    "values": "fp32"}},
+    "artopk-star": {"strategy": {"name": "artopk", "ratio": 0.05, **FP32_TOPK}},
     "artopk-var-tree": {"strategy": {"name": "artopk", "ratio": 0.05, "index": "var",
-                                     "algo": "tree"}},
-    "flexible": {"strategy": {"name": "flexible", "ratio": 0.05}},
-    "flexible-moo": {"strategy": {"name": "flexible", "ratio": "moo",
+                                     "algo": "tree", **FP32_TOPK}},
+    "flexible": {"strategy": {"name": "flexible", "ratio": 0.05, **FP32_TOPK}},
+    "flexible-moo": {"strategy": {"name": "flexible", "ratio": "moo", **FP32_TOPK,
                                   "moo": {"warmup_steps": 4, "explore_steps": 2}}},
     "selsync": {"strategy": {"name": "selsync", "delta": 0.05}},
     "fedavg": {"strategy": {"name": "fedavg", "period_steps": 4}},
     "localsgd": {"strategy": {"name": "localsgd", "average_every": 5}},
-    "gravac": {"strategy": {"name": "gravac", "window": 5, "epsilon": 0.3}},
-    "accordion": {"strategy": {"name": "accordion", "window": 5}},
+    "gravac": {"strategy": {"name": "gravac", "window": 5, "epsilon": 0.3, **FP32_TOPK}},
+    "accordion": {"strategy": {"name": "accordion", "window": 5, **FP32_TOPK}},
     "scadles": {"strategy": {"name": "scadles", "ratio": 0.1},
                 "stream": {"rates": [40.0, 80.0], "tau": 0.25}},
+    # the defaults since issue 20: adaptive-threshold selection, fp16 values, coded indices
+    "topk-default": {"strategy": {"name": "topk", "ratio": 0.05}},
+    "artopk-default": {"strategy": {"name": "artopk", "ratio": 0.05}},
 }
 
 
@@ -58,8 +69,8 @@ def _digest(vec: torch.Tensor) -> dict:
 
 
 def _final_parameters(run: Path, rank: int) -> torch.Tensor:
-    ckpt = sorted((run / "checkpoints").glob("step-*"))[-1]
-    state = torch.load(ckpt / f"rank{rank}.pt", weights_only=True)["model"]
+    ckpt = checkpoint.latest(run)          # the verified reader of the checkpoint format
+    state = checkpoint.load(ckpt, rank, 2, checkpoint.read_meta(ckpt))["model"]
     return torch.cat([v.flatten().double() for v in state.values() if v.is_floating_point()])
 
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from flexsync.comm import Communicator
+from flexsync.comm.sparse import allgather_nbytes
 from flexsync.strategies import Accordion, StepContext
 
 N_PARAMS = 1000
@@ -43,6 +44,6 @@ def test_detector_goes_from_low_to_high_cf_in_agreement(run_workers):
     assert cfs[:8] == [10.0] * 8 and cfs[-2:] == [100.0, 100.0]
     for cf, _, records in res[0][0]:
         k = int(N_PARAMS / cf)
-        # one allgather: k values + k indices + the gain + the piggybacked norm sum
-        assert records == [("allgather", 4 * (2 * k + 2))]
+        # one allgather: k fp16 values + k coded indices + the gain + the piggybacked norm sum
+        assert records == [("allgather", allgather_nbytes(N_PARAMS, k, 2, "fp16"))]
     assert res[0][1] == {"accordion": {"cf_steps": {"10": 10, "100": 2}}}

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from flexsync.comm import Communicator
+from flexsync.comm.sparse import allgather_nbytes
 from flexsync.strategies import GraVAC, StepContext
 from flexsync.strategies.gravac import SmoothedGain, ThroughputTable, candidate_schedule
 
@@ -108,7 +109,7 @@ def test_epsilon_zero_always_sends_the_candidate_with_multilevel_k(run_workers):
         # one allgather of k values + k indices + this rank's (δ_min, δ_c), whose mean decides
         # the next step; an explicit consensus allreduce only when no agreed gain exists yet
         # (the first step, and a new candidate at each window boundary)
-        sent = [("allgather", "values+indices", 8 * k + 8)]
+        sent = [("allgather", "values+indices", allgather_nbytes(N_PARAMS, k, 2, "fp16"))]
         if step in (0, 3, 6):
             sent.insert(0, ("allreduce", "consensus", 16))
         assert rows[0][2] == sent

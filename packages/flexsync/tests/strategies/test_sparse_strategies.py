@@ -1,4 +1,8 @@
-"""AG top-k, AR-Topk (STAR/VAR) and flexible on real gloo workers (docs/methods.md §1.1–1.2)."""
+"""AG top-k, AR-Topk (STAR/VAR) and flexible on real gloo workers (docs/methods.md §1.1–1.2).
+
+The collective logic is checked in exact arithmetic (``values="fp32"``, int32-sized index
+sets); the compact wire format of the defaults (fp16 values, block-coded indices) has its own
+tests at the end."""
 
 import torch
 import torch.nn as nn
@@ -33,10 +37,10 @@ def _make(cls, **kw):
     return model, cls(model.parameters(), opt, Communicator(), **kw)
 
 
-def _artopk_worker(index):
+def _artopk_worker(index, values="fp32"):
     """Return per step: what this rank fed, its new residual, the aggregate, the broadcaster."""
     comm_rank = torch.distributed.get_rank()
-    model, strat = _make(ARTopK, ratio=0.05, index=index)
+    model, strat = _make(ARTopK, ratio=0.05, index=index, values=values)
     out = []
     for step in range(4):
         g = _grad(comm_rank, step)
@@ -76,8 +80,9 @@ def test_star_topk_support_conservation_and_round_robin(run_workers):
     res = run_workers(_artopk_worker, 3, "star")
     assert _check_artopk(res, 3) == [0, 1, 2, 0]
     k = int(0.05 * N_PARAMS)
-    # one int32 index broadcast and one allreduce of k fp32 values (+1 gain) per step
-    assert res[0][0]["records"] == [("broadcast", 4 * k), ("allreduce", 4 * (k + 1))]
+    # one block-coded index broadcast (k low halves + one block count) and one allreduce of
+    # k fp32 values (+1 gain) per step
+    assert res[0][0]["records"] == [("broadcast", 2 * k + 4), ("allreduce", 4 * (k + 1))]
 
 
 def test_var_topk_picks_the_largest_score_and_is_consistent(run_workers):
@@ -89,7 +94,7 @@ def test_var_topk_picks_the_largest_score_and_is_consistent(run_workers):
 
 def _var_tie_worker():
     rank = torch.distributed.get_rank()
-    model, strat = _make(ARTopK, ratio=0.05, index="var")
+    model, strat = _make(ARTopK, ratio=0.05, index="var", values="fp32")
     g = torch.zeros(N_PARAMS)
     g[:20] = 5.0 if rank in (1, 2) else 1.0                 # ranks 1 and 2 tie
     _set_grads(model, g)
@@ -101,9 +106,9 @@ def test_var_ties_go_to_the_lowest_rank(run_workers):
     assert run_workers(_var_tie_worker, 3) == [1, 1, 1]
 
 
-def _topk_worker():
+def _topk_worker(values="fp32"):
     rank = torch.distributed.get_rank()
-    model, strat = _make(TopK, ratio=0.05)
+    model, strat = _make(TopK, ratio=0.05, values=values)
     g = _grad(rank, 0)
     _set_grads(model, g)
     strat.step(StepContext(0, 0.0))
@@ -121,7 +126,8 @@ def test_allgather_topk_is_the_mean_of_every_workers_own_top_k(run_workers):
         assert set(torch.nonzero(sent).flatten().tolist()) == set(
             torch.topk(g.abs(), k).indices.tolist())
         torch.testing.assert_close(agg, mean_sent)
-        assert records == [("allgather", 4 * (2 * k + 1))]     # k values + k indices + gain
+        # k fp32 values + k block-coded indices (+ one block count) + the gain
+        assert records == [("allgather", 4 * k + 2 * k + 4 + 4)]
 
 
 def _flexible_worker():
@@ -177,3 +183,32 @@ def test_snapshot_exploration_restores_model_optimizer_and_residual_bit_exactly(
         assert all(torch.equal(a, b) for a, b in zip(m0, m1, strict=True))
         assert len(gains) == 2 and gains[0] > gains[1] > 0
         assert phase == "run"
+
+
+def test_default_messages_are_fp16_values_and_a_real_wire_size(run_workers):
+    """AG top-k: k fp16 values + k block-coded positions + the fp32 gain; the aggregate is
+    the mean of the fp16-rounded values and each rank's residual keeps its own rounding error
+    (sent + residual == fed)."""
+    res = run_workers(_topk_worker, 3, "fp16")
+    k = int(0.05 * N_PARAMS)
+    mean_sent = sum(r[1] for r in res) / 3
+    for g, sent, agg, records in res:
+        assert records == [("allgather", 2 * k + (2 * k + 4) + 4)]
+        support = torch.topk(g.abs(), k).indices
+        torch.testing.assert_close(sent[support], g[support].half().float())
+        assert 0 < float((g[support] - sent[support]).abs().max()) < 1e-2
+        torch.testing.assert_close(agg, mean_sent)
+
+
+def test_artopk_fp16_conserves_up_to_the_fp16_sum(run_workers):
+    """AR-Topk with fp16 values: an allreduce of k fp16 values, the gain in a 4-byte fp32
+    allreduce of its own; Σ residuals + N·aggregate equals Σ fed up to the rounding of the
+    fp16 sum itself."""
+    res = run_workers(_artopk_worker, 3, "star", "fp16")
+    k = int(0.05 * N_PARAMS)
+    assert res[0][0]["records"] == [("broadcast", 2 * k + 4), ("allreduce", 2 * k),
+                                    ("allreduce", 4)]
+    for step in range(4):
+        per_rank = [r[step] for r in res]
+        lhs = sum(r["residual"] for r in per_rank) + 3 * per_rank[0]["agg"]
+        torch.testing.assert_close(lhs, sum(r["fed"] for r in per_rank), rtol=2e-3, atol=1e-6)

@@ -158,6 +158,55 @@ class Communicator:
                                                     group=self.group))
         return tensor
 
+    # -- asynchronous collectives (the DDP hook's overlap with backward) ---------------------
+    def _launch(self, rec: CommRecord, accounted: bool, work: Callable[[], Any],
+                result: torch.Tensor) -> torch.futures.Future[torch.Tensor]:
+        """Account ``rec`` and start ``work`` (a collective with ``async_op=True``); the
+        future holds ``result`` once the collective is done (and, with emulated latency,
+        that much later: the delay is served on the completing thread, so the caller's
+        thread keeps computing). With one worker it is complete at once."""
+        self._record(rec, accounted)
+        if self.world_size == 1:
+            done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+            done.set_result(result)
+            return done
+        t0 = time.perf_counter()
+        delay = (self.added_latency * latency_terms(rec.kind, rec.algo, self.world_size)
+                 if self.added_latency > 0 else 0.0)
+
+        def finish(_: torch.futures.Future) -> torch.Tensor:
+            _.wait()                                   # re-raise a failed collective here
+            if delay:
+                time.sleep(delay)
+            self.timings.append((rec.kind, rec.algo, rec.nbytes, time.perf_counter() - t0))
+            return result
+
+        return work().get_future().then(finish)
+
+    def allreduce_async(self, tensor: torch.Tensor, op: str = "sum", algo: str = "ring",
+                        accounted: bool = True, scalable: bool = True, tag: str = ""
+                        ) -> torch.futures.Future[torch.Tensor]:
+        """:meth:`allreduce` started with ``async_op=True``; the future holds the tensor."""
+        if op not in _OPS:
+            raise ValueError(f"allreduce op must be one of {sorted(_OPS)}, got {op!r}")
+        rec = CommRecord("allreduce", _nbytes(tensor), tensor.numel(), algo, scalable, tag)
+        return self._launch(rec, accounted, lambda: dist.all_reduce(
+            tensor, op=_OPS[op], group=self.group, async_op=True), tensor)
+
+    def allgather_async(self, tensor: torch.Tensor, accounted: bool = True,
+                        scalable: bool = True, tag: str = ""
+                        ) -> torch.futures.Future[torch.Tensor]:
+        """:meth:`allgather` started with ``async_op=True``; the future holds the
+        ``(world, *tensor.shape)`` result."""
+        out = torch.empty(
+            (self.world_size, *tensor.shape), dtype=tensor.dtype, device=tensor.device
+        )
+        if self.world_size == 1:
+            out[0].copy_(tensor)
+        rec = CommRecord("allgather", _nbytes(tensor), tensor.numel(), None, scalable, tag)
+        return self._launch(rec, accounted, lambda: dist.all_gather(
+            list(out.unbind(0)), tensor.contiguous(), group=self.group, async_op=True), out)
+
     def barrier(self, accounted: bool = False) -> None:
         self._record(CommRecord("barrier", 0, 0, None, False, "barrier"), accounted)
         if self.world_size > 1:

@@ -7,6 +7,7 @@ compressor / memory / communicator).
 from flexsync.compress.gain import candidate_gains, compression_gain
 from flexsync.compress.residual import ErrorFeedback
 from flexsync.compress.sparsifier import Sparsifier
+from flexsync.compress.threshold import AdaptiveThreshold
 from flexsync.compress.topk import (
     SELECTORS,
     layerwise_topk,
@@ -18,6 +19,7 @@ from flexsync.compress.topk import (
 )
 
 __all__ = [
-    "ErrorFeedback", "Sparsifier", "compression_gain", "candidate_gains", "SELECTORS",
+    "AdaptiveThreshold", "ErrorFeedback", "Sparsifier", "compression_gain", "candidate_gains",
+    "SELECTORS",
     "select", "topk", "layerwise_topk", "randomk", "threshold_topk", "multilevel_topk",
 ]

@@ -18,10 +18,17 @@ class ErrorFeedback:
         """g_ef = g + r (a new tensor)."""
         return grad + self.residual
 
-    def absorb(self, fed: torch.Tensor, sent_indices: torch.Tensor) -> None:
-        """r ← g_ef with the sent positions zeroed (what was sent leaves the memory)."""
+    def absorb(self, fed: torch.Tensor, sent_indices: torch.Tensor,
+               sent_values: torch.Tensor | None = None) -> None:
+        """r ← g_ef with what was sent removed: the sent positions zeroed, or, when the
+        values went out rounded (fp16/bf16 on the wire, :mod:`flexsync.compress.wire`),
+        left holding the rounding error ``fed[i] − sent_values`` (``sent_values`` in
+        ``sent_indices``' order), so nothing is lost over steps."""
         self.residual.copy_(fed)
-        self.residual[sent_indices] = 0
+        if sent_values is None:
+            self.residual[sent_indices] = 0
+        else:
+            self.residual[sent_indices] = fed[sent_indices] - sent_values
 
     def reset(self) -> None:
         """A dense step sends everything: the residual becomes zero."""

@@ -10,7 +10,10 @@ from typing import Any
 import torch
 
 from flexsync.compress.residual import ErrorFeedback
+from flexsync.compress.threshold import AdaptiveThreshold
 from flexsync.compress.topk import SELECTORS, select
+from flexsync.compress.wire import value_dtype
+from flexsync.net.cost_model import topk_count
 
 
 class Sparsifier:
@@ -23,18 +26,25 @@ class Sparsifier:
         seed, rank: the generator (random-k, sampled thresholds) is seeded with
             ``seed·7919 + rank``, so ranks draw differently and a run is reproducible.
         generator: share an existing generator instead (the DDP hook uses one across buckets).
+        values: the wire coding of sent values, "fp32", "fp16" or "bf16"
+            (:mod:`flexsync.compress.wire`; the rounding error stays in the residual).
     """
 
-    def __init__(self, numel: int, selector: str = "topk", sizes: Sequence[int] = (),
+    def __init__(self, numel: int, selector: str = "adaptive", sizes: Sequence[int] = (),
                  seed: int = 0, rank: int = 0, *, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, values: str = "fp32") -> None:
         if selector not in SELECTORS:
             raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
         self.selector = selector
+        value_dtype(values)                      # refuse an unknown coding here
+        self.values = values
         self.sizes = list(sizes)
         self.ef = ErrorFeedback(numel, device, dtype)
         self.generator = generator or torch.Generator().manual_seed(seed * 7919 + rank)
+        # "adaptive" keeps its threshold (and two work buffers) from step to step.
+        self.adaptive = (AdaptiveThreshold(numel, self.generator, device=device, dtype=dtype)
+                         if selector == "adaptive" else None)
 
     def feed(self, grad: torch.Tensor) -> torch.Tensor:
         """g_ef = g + r."""
@@ -42,11 +52,18 @@ class Sparsifier:
 
     def select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
         """Indices to send at keep fraction ``ratio``."""
+        if self.adaptive is not None:
+            return self.adaptive(fed, topk_count(fed.numel(), ratio))
         return select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ef": self.ef.state_dict(), "generator": self.generator.get_state()}
+        out = {"ef": self.ef.state_dict(), "generator": self.generator.get_state()}
+        if self.adaptive is not None:
+            out["selector"] = self.adaptive.state_dict()
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ef.load_state_dict(state["ef"])
         self.generator.set_state(state["generator"])
+        if self.adaptive is not None:
+            self.adaptive.load_state_dict(state.get("selector", {}))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
+from flexsync.compress.threshold import AdaptiveThreshold
 from flexsync.net.cost_model import topk_count
 
 
@@ -70,21 +71,26 @@ def multilevel_topk(values: torch.Tensor, indices: torch.Tensor, k: int) -> tupl
     return values[sub], indices[sub]
 
 
-SELECTORS = ("topk", "layerwise", "randomk", "threshold")
+SELECTORS = ("adaptive", "topk", "layerwise", "randomk", "threshold")
 
 
 def select(kind: str, x: torch.Tensor, ratio: float, *, sizes: Sequence[int] = (),
            generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dispatch by name; ``ratio`` is the keep fraction c (k = max(1, ⌊c·n⌋))."""
+    """Dispatch by name; ``ratio`` is the keep fraction c (k = max(1, ⌊c·n⌋)).
+
+    "adaptive" here is a one-off call (a fresh sampled estimate); its speed comes from the
+    threshold a :class:`~flexsync.compress.Sparsifier` carries between steps."""
     k = topk_count(x.numel(), ratio)
     if kind == "topk":
         return topk(x, k)
     if kind == "layerwise":
         return layerwise_topk(x, sizes or [x.numel()], ratio)
-    if kind in ("randomk", "threshold") and generator is None:
+    if kind in ("adaptive", "randomk", "threshold") and generator is None:
         raise ValueError(f"selector {kind!r} needs a torch.Generator")
     if kind == "randomk":
         return randomk(x.numel(), k, generator)
     if kind == "threshold":
         return threshold_topk(x, k, generator)
+    if kind == "adaptive":
+        return AdaptiveThreshold(x.numel(), generator, device=x.device, dtype=x.dtype)(x, k)
     raise ValueError(f"unknown selector {kind!r}; expected one of {SELECTORS}")

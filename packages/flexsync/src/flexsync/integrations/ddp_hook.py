@@ -22,7 +22,9 @@ Tuning and lifecycle notes:
 * **Warm-up and bucket rebuild.** DDP rebuilds its buckets after the first iteration (the
   parameter order and the bucket boundaries change), so steps before ``start_iter`` (default
   1, at least 1) use a plain dense allreduce-mean, as PowerSGD's ``start_powerSGD_iter``
-  does. Residuals are created from the first compressed step on.
+  does. Residuals are created from the first compressed step on. With ``static_graph=True``
+  DDP records the graph in the first iteration and rebuilds after the second, so
+  :func:`register_flexsync_hook` starts compressing at step 2 there.
 * **Error feedback** is kept per bucket and keyed by the names of the bucket's parameters
   (stable across steps, processes and checkpoints), not by bucket order or tensor identity.
   :meth:`FlexsyncHookState.state_dict` carries it.
@@ -31,10 +33,13 @@ Tuning and lifecycle notes:
 * **Accounting**: every collective goes through ``state.comm`` (a
   :class:`~flexsync.comm.Communicator`), so ``comm.total_bytes`` and ``comm.take_records()``
   report the hook's traffic.
-* **Overlap**: collectives run synchronously inside the hook and the returned future is
-  already complete, so a bucket's communication does not overlap later buckets' backward
-  compute. On the slow links this library targets, bytes dominate; measure before relying on
-  overlap.
+* **Overlap**: the hook selects, updates the residual and *starts* the bucket's collective
+  (``async_op=True``), then returns the collective's future chained with the decoding step
+  (``get_future().then(...)``), as PyTorch's own hooks do; DDP waits for all futures at the
+  end of backward. So bucket i's communication overlaps the backward of the buckets after it.
+  AR-Topk's index broadcast is waited for inside the hook (its values' positions depend on
+  it; a collective started from a completion callback could reach the ranks in different
+  orders), its values' allreduce overlaps; VAR's score agreement is synchronous too.
 """
 
 # No ``from __future__ import annotations``: DDP checks the hook's annotations at runtime
@@ -52,7 +57,7 @@ from flexsync.errors import ConfigError
 from flexsync.net import cost_model
 from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkConditions
 from flexsync.strategies import validate_options
-from flexsync.strategies.sparse import aggregate
+from flexsync.strategies.sparse import Aggregate, aggregate_async
 
 HOOK_STRATEGIES = ("topk", "artopk", "flexible")
 
@@ -155,14 +160,16 @@ class FlexsyncHookState:
                                f"has {sp.ef.residual.numel()}; was the model changed?")
         return sp
 
-    def collective(self, numel: int) -> str:
-        """This step's collective for a bucket of ``numel`` entries (identical on all ranks:
-        the inputs are the shared step, ratio and conditions)."""
+    def collective(self, numel: int, step: int | None = None) -> str:
+        """Step ``step``'s (default: the current one's) collective for a bucket of ``numel``
+        entries (identical on all ranks: the inputs are the shared step, ratio and
+        conditions)."""
         if self.strategy == "topk":
             return "allgather"
         if self.strategy == "artopk":
             return f"art_{self.opts.algo}"
-        cond = self.conditions.at(self.iter, 0, 0.0)   # type: ignore[union-attr]
+        cond = self.conditions.at(self.iter if step is None else step, 0,
+                                  0.0)   # type: ignore[union-attr]
         priced = numel
         if self.priced_params and self.num_params:
             priced = max(1, math.ceil(self.priced_params * numel / self.num_params))
@@ -195,33 +202,44 @@ class FlexsyncHookState:
 def flexsync_hook(state: FlexsyncHookState, bucket: dist.GradBucket
                   ) -> torch.futures.Future[torch.Tensor]:
     """Aggregate one gradient bucket: dense allreduce-mean before ``state.start_iter``, then
-    error-fed top-k through the state's collective. Returns a completed future holding the
-    bucket's cluster-mean (sparse) gradient, which DDP writes into the parameters' ``.grad``."""
+    error-fed top-k through the state's collective. Returns the collective's future (still
+    running when the hook returns), which yields the bucket's cluster-mean (sparse) gradient
+    that DDP writes into the parameters' ``.grad``."""
     buf = bucket.buffer()
-    comm, world = state.comm, state.comm.world_size
-    if state.iter < state.start_iter:
-        comm.allreduce(buf, tag="gradients")
-        buf.div_(world)
-        signals: dict[str, Any] = {"collective": "dense", "ratio": 1.0, "k": buf.numel()}
-    else:
-        raw, o = buf, state.opts
-        sp = state.sparsifier(state.bucket_key(bucket), bucket)
-        fed = sp.feed(buf)
-        var_score = None if o.var_score == "paper" else (lambda _idx: float(raw.norm()))
-        res = aggregate(comm, fed, sp, state.ratio, state.collective(buf.numel()),
-                        step=state.iter, index=o.index, var_score=var_score,
-                        gain_norm=o.gain_norm)
-        buf.copy_(res.total).div_(world)
-        signals = {"collective": res.collective, "ratio": state.ratio, "k": res.k,
-                   "gain": float(res.extras["gain"][0]) / world}
-        if res.broadcaster is not None:
-            signals["broadcaster"] = res.broadcaster
-    state.last_signals[bucket.index()] = signals
+    comm, world, index = state.comm, state.comm.world_size, bucket.index()
+    step = state.iter
     if bucket.is_last():
         state.iter += 1
-    fut: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-    fut.set_result(buf)
-    return fut
+    if step < state.start_iter:
+        state.last_signals[index] = {"collective": "dense", "ratio": 1.0, "k": buf.numel()}
+        return comm.allreduce_async(buf, tag="gradients").then(lambda f: f.value().div_(world))
+    return _compressed(state, bucket, step)
+
+
+def _compressed(state: FlexsyncHookState, bucket: dist.GradBucket, step: int
+                ) -> torch.futures.Future[torch.Tensor]:
+    """The hook's compressed path for step ``step``: start the bucket's sparse aggregation
+    and chain the decoding into the bucket."""
+    buf, world, index = bucket.buffer(), state.comm.world_size, bucket.index()
+    o = state.opts
+    sp = state.sparsifier(state.bucket_key(bucket), bucket)
+    fed = sp.feed(buf)
+    norm = float(buf.norm()) if o.var_score == "code" and o.index == "var" else 0.0
+    var_score = None if o.var_score == "paper" else (lambda _idx: norm)
+    fut = aggregate_async(state.comm, fed, sp, state.ratio, state.collective(buf.numel(), step),
+                          step=step, index=o.index, var_score=var_score,
+                          gain_norm=o.gain_norm)
+
+    def finish(f: torch.futures.Future[Aggregate]) -> torch.Tensor:
+        res = f.value()
+        signals: dict[str, Any] = {"collective": res.collective, "ratio": state.ratio,
+                                   "k": res.k, "gain": float(res.extras["gain"][0]) / world}
+        if res.broadcaster is not None:
+            signals["broadcaster"] = res.broadcaster
+        state.last_signals[index] = signals
+        return buf.copy_(res.total).div_(world)
+
+    return fut.then(finish)
 
 
 def register_flexsync_hook(ddp_model: nn.parallel.DistributedDataParallel,
@@ -240,6 +258,8 @@ def register_flexsync_hook(ddp_model: nn.parallel.DistributedDataParallel,
                               model=ddp_model.module,
                               process_group=getattr(ddp_model, "process_group", None),
                               **options)
+    if getattr(ddp_model, "static_graph", False) and "start_iter" not in options:
+        state.start_iter = 2        # static graph: buckets are rebuilt after iteration 2
     ddp_model.register_comm_hook(state, flexsync_hook)
     return state
 

@@ -77,7 +77,7 @@ class Accordion(TopK):
         """AG top-k starting at the low CF, with this strategy's selector and gain form."""
         o = self.opts
         return SparseOptions(ratio=1.0 / o.low_cf, selector=o.selector, gain_norm=o.gain_norm,
-                             seed=o.seed)
+                             seed=o.seed, values=o.values)
 
     def step(self, ctx: StepContext) -> None:
         used = self.cf

@@ -227,7 +227,7 @@ class GraVAC(Strategy):
         self.table = ThroughputTable()
         self.sparsifier = Sparsifier(self.num_params, o.selector, [p.numel() for p in self.params],
                                      o.seed, comm.rank, device=self.params[0].device,
-                                     dtype=self.params[0].dtype)
+                                     dtype=self.params[0].dtype, values=o.values)
         self.gains = (1.0, 1.0)            # the last agreed (δ_min, δ_c)
         self._agreed: tuple[float, float] | None = None   # piggybacked means, for the next step
         self._sent: tuple[float, float] | None = None   # (θ, δ) of the previous step

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flexsync.errors import ConfigError
 
-Selector = Literal["topk", "layerwise", "randomk", "threshold"]
+Selector = Literal["adaptive", "topk", "layerwise", "randomk", "threshold"]
 GainNorm = Literal["sq", "l2"]
+ValueCoding = Literal["fp16", "bf16", "fp32"]
 
 
 _FIELD = "\x1f"     # marks a field name inside a model-level error message (see locate)
@@ -81,8 +82,12 @@ class Options(Strict):
 class SparsifierOptions(Options):
     """How a sparse strategy selects (shared by every top-k-based strategy)."""
 
-    selector: Selector = Field("topk", description="topk (exact), layerwise, randomk, or "
-                               "threshold (sampled, DGC-style)")
+    selector: Selector = Field("adaptive", description="adaptive (exact top-k through a "
+                               "threshold reused across steps; the fast default), topk (exact "
+                               "torch.topk), layerwise, randomk, or threshold (sampled once per "
+                               "step, DGC-style)")
+    values: ValueCoding = Field("fp16", description="wire coding of the sent values: fp16, "
+                                "bf16 or fp32 (the rounding error stays in error feedback)")
     gain_norm: GainNorm = Field("sq", description="compression gain from squared (paper) or "
                                 "plain L2 norms")
     seed: int = Field(0, ge=0, description="seeds the selectors' generator (randomk, "

@@ -19,7 +19,11 @@ from pydantic import Field, field_validator, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_argmax
-from flexsync.comm.sparse import allgather_sparse, allreduce_values, broadcast_indices
+from flexsync.comm.sparse import (
+    allgather_sparse_async,
+    allreduce_values_async,
+    broadcast_indices,
+)
 from flexsync.compress import Sparsifier, candidate_gains, compression_gain
 from flexsync.net import cost_model
 from flexsync.net.conditions import NetworkConditions
@@ -102,7 +106,7 @@ def broadcast_index_set(comm: Communicator, fed: torch.Tensor, ratio: float, k: 
     if local is not None and local.numel() != k:       # layer-wise k may differ
         raise ValueError("AR-Topk needs exactly k indices; use selector topk, randomk "
                          "or threshold")
-    return broadcast_indices(comm, local, k, src, fed.device), src
+    return broadcast_indices(comm, local, k, src, fed.device, numel=fed.numel()), src
 
 
 def _pack(gain: float | None, extras: dict[str, Sequence[float]]) -> tuple[list[float],
@@ -138,6 +142,22 @@ def aggregate(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio: floa
     (unless ``gain_norm`` is None) and the named ``extras`` ride along in the same message.
     The shared core of every sparse strategy and the DDP communication hook.
     """
+    return aggregate_async(comm, fed, sp, ratio, collective, step=step, index=index,
+                           var_score=var_score, gain_norm=gain_norm, extras=extras,
+                           indices=indices, weight=weight).wait()
+
+
+def aggregate_async(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio: float,
+                    collective: str, *, step: int, index: str = "star",
+                    var_score: Callable[[torch.Tensor], float] | None = None,
+                    gain_norm: str | None = "sq",
+                    extras: dict[str, Sequence[float]] | None = None,
+                    indices: torch.Tensor | None = None,
+                    weight: float = 1.0) -> torch.futures.Future[Aggregate]:
+    """:func:`aggregate`, returning as soon as the message is on its way: selection, the
+    residual update and (AR-Topk) the index broadcast happen now; the values' collective
+    completes in the background and the future's callback decodes the sum. The DDP hook
+    returns such futures so a bucket's communication overlaps the rest of backward."""
     n = fed.numel()
     extras = extras or {}
     k = cost_model.topk_count(n, ratio)
@@ -145,16 +165,19 @@ def aggregate(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio: floa
     if k >= n:                                     # dense: everything is sent
         flat, layout = _pack(None if gain_norm is None else 1.0, extras)
         total = torch.cat([sent, torch.tensor(flat).to(fed)])
-        comm.allreduce(total, tag="gradients")
         sp.ef.reset()
-        return Aggregate(total[:n], _unpack(total[n:], layout), "dense", n)
+        return comm.allreduce_async(total, tag="gradients").then(
+            lambda f: Aggregate(total[:n], _unpack(total[n:], layout), "dense", n))
     if collective == "allgather":
         idx = sp.select(fed, ratio) if indices is None else indices
         gain = None if gain_norm is None else compression_gain(fed[idx], fed, gain_norm)
         flat, layout = _pack(gain, extras)
-        agg, ex = allgather_sparse(comm, sent[idx], idx, n, torch.tensor(flat))
-        sp.ef.absorb(fed, idx)
-        return Aggregate(agg, _unpack(ex, layout), collective, int(idx.numel()))
+        fut, wire = allgather_sparse_async(comm, sent[idx], idx, n, torch.tensor(flat),
+                                           coding=sp.values)
+        _absorb(sp, fed, idx, wire, weight)
+        sent_k = int(idx.numel())
+        return fut.then(lambda f: Aggregate(f.value()[0], _unpack(f.value()[1], layout),
+                                            collective, sent_k))
     if collective not in ("art_ring", "art_tree"):
         raise ValueError(f"collective must be one of {cost_model.COMPRESSED_COLLECTIVES}, "
                          f"got {collective!r}")
@@ -162,22 +185,37 @@ def aggregate(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio: floa
     gain = None if gain_norm is None else compression_gain(fed[idx], fed, gain_norm)
     flat, layout = _pack(gain, extras)
     algo = "tree" if collective == "art_tree" else "ring"
-    vals, ex = allreduce_values(comm, sent[idx], algo, torch.tensor(flat))
-    agg = torch.zeros_like(fed)
-    agg[idx] = vals
-    sp.ef.absorb(fed, idx)
-    return Aggregate(agg, _unpack(ex, layout), collective, k, src)
+    fut, wire = allreduce_values_async(comm, sent[idx], algo, torch.tensor(flat),
+                                       coding=sp.values)
+    _absorb(sp, fed, idx, wire, weight)
+
+    def scatter(f: torch.futures.Future[tuple[torch.Tensor, torch.Tensor]]) -> Aggregate:
+        vals, ex = f.value()
+        agg = torch.zeros_like(fed)
+        agg[idx] = vals
+        return Aggregate(agg, _unpack(ex, layout), collective, k, src)
+
+    return fut.then(scatter)
+
+
+def _absorb(sp: Sparsifier, fed: torch.Tensor, idx: torch.Tensor, wire: torch.Tensor,
+            weight: float) -> None:
+    """Error feedback after a sparse send: exact values leave the memory; rounded ones
+    (16-bit wire values) leave their rounding error in it."""
+    sp.ef.absorb(fed, idx, None if sp.values == "fp32" else wire / weight)
 
 
 class SparseStrategy(Strategy):
     """Base of the top-k strategies. Subclasses implement :meth:`collective` and :meth:`cost`.
 
     Options (:class:`SparseOptions`): ``ratio`` (keep fraction c in (0, 1], or "moo" to let
-    :class:`MOOController` choose it), ``selector`` ("topk" fused, "layerwise", "randomk" or
-    "threshold", sampled DGC-style), ``index`` (AR-Topk's broadcaster: "star" round-robin or
-    "var" largest local top-k score, lowest rank on ties), ``var_score`` ("paper": ‖top-k of
-    g_ef‖², or "code": ‖g‖ of the raw gradient), ``gain_norm`` ("sq" paper, "l2" original
-    code), ``moo`` (the controller's options) and ``seed`` (the selectors' generator).
+    :class:`MOOController` choose it), ``selector`` ("adaptive" exact top-k through a reused
+    threshold, "topk" fused, "layerwise", "randomk" or "threshold", sampled DGC-style),
+    ``values`` (wire coding of sent values: "fp16", "bf16" or "fp32"), ``index`` (AR-Topk's
+    broadcaster: "star" round-robin or "var" largest local top-k score, lowest rank on
+    ties), ``var_score`` ("paper": ‖top-k of g_ef‖², or "code": ‖g‖ of the raw gradient),
+    ``gain_norm`` ("sq" paper, "l2" original code), ``moo`` (the controller's options) and
+    ``seed`` (the selectors' generator).
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
@@ -189,7 +227,8 @@ class SparseStrategy(Strategy):
         self.index, self.var_score, self.gain_norm = o.index, o.var_score, o.gain_norm
         self.sizes = [p.numel() for p in self.params]
         self.sparsifier = Sparsifier(self.num_params, o.selector, self.sizes, o.seed, comm.rank,
-                                     device=self.params[0].device, dtype=self.params[0].dtype)
+                                     device=self.params[0].device, dtype=self.params[0].dtype,
+                                     values=o.values)
         self._snapshot: dict[str, Any] | None = None
 
     def sparse_options(self) -> SparseOptions:
