@@ -4,6 +4,10 @@
 * ``overhead``: the dense strategy versus plain torch DDP on loopback, same model and batch.
 * ``emulated``: every strategy side by side with dense BSP and DDP (+ PowerSGD / fp16 hooks)
   on an emulated slow link, one run each, same data and seed: wall-clock time to target.
+* ``ddphook``: per-step time of DDP with flexsync's communication hook against plain torch
+  DDP on loopback (the overhead a user of the hook pays where the network is fast).
+* ``kernels``: top-k selection speed (the default adaptive-threshold selector, the one-off
+  sampled threshold and exact ``torch.topk``) with recall and energy against exact top-k.
 
 Each suite writes ``<out>/<suite>.md`` (and plots) and prints the table; the training runs
 behind a table go to ``runs/bench/<suite>/``.
@@ -174,10 +178,162 @@ def emulated(out: Path, workers: int = 4, bandwidth: str = "50mbit", steps: int 
     return _write(out, "emulated", "\n".join(lines))
 
 
+def _load() -> str:
+    """The machine's load averages (wall-clock figures on a shared machine need them)."""
+    import os
+
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _time(fn, device: str) -> tuple[float, Any]:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
+
+
+def _kernel_row(n: int, ratio: float, device: str) -> dict[str, float]:
+    """One cell: a gradient-like vector, then a second one 5 % larger in scale (what the
+    next step's error-fed gradient looks like to a threshold carried over)."""
+    from flexsync.compress import Sparsifier, threshold_topk
+
+    g = torch.Generator().manual_seed(n)
+    k = cm.topk_count(n, ratio)
+    x0 = torch.randn(n, generator=g).to(device)
+    x = (1.05 * torch.randn(n, generator=g)).to(device)
+    sp = Sparsifier(n, "adaptive", device=device, generator=g)
+    first_s, _ = _time(lambda: sp.select(x0, ratio), device)           # fresh estimate
+    adaptive_s, idx = _time(lambda: sp.select(x, ratio), device)       # threshold reused
+    sampled_s, sidx = _time(lambda: threshold_topk(x, k, g), device)
+    exact_s, eidx = _time(lambda: torch.topk(x.abs(), k, sorted=False).indices, device)
+    sq = x.pow(2)
+    best = float(sq[eidx].sum())
+    exact = torch.zeros(n, dtype=torch.bool, device=device)
+    exact[eidx] = True
+    return {"exact_s": exact_s, "adaptive_s": adaptive_s, "first_s": first_s,
+            "sampled_s": sampled_s, "recall": float(exact[idx].float().mean()),
+            "energy": float(sq[idx].sum()) / best, "sampled_energy": float(sq[sidx].sum()) / best}
+
+
+def kernels(out: Path, sizes: tuple[int, ...] = (1_000_000, 10_000_000, 25_000_000,
+                                                 100_000_000),
+            ratios: tuple[float, ...] = (0.1, 0.01, 0.001), threads: tuple[int, ...] = (1, 2),
+            command: str = "flexsync bench kernels") -> str:
+    """Selection time per call on ``threads`` CPU threads (and CUDA when present), one call
+    per cell (the first call of the adaptive selector, which must estimate, is its own
+    column), recall and squared-magnitude energy against exact top-k."""
+    devices = [("cpu", t) for t in threads]
+    if torch.cuda.is_available():
+        devices.append(("cuda", 0))
+    saved = torch.get_num_threads()
+    lines = ["# Top-k selection kernels\n", f"Command: `{command}`\n",
+             f"Machine: {_load()} at start (a shared machine: one run, ratios matter more "
+             "than absolute times); torch " + torch.__version__ + ".\n",
+             "adaptive = the default selector with the threshold carried from the previous "
+             "call; first = its first call (sampled estimate); sampled = the one-off sampled "
+             "threshold selector; energy = Σx² kept / Σx² of exact top-k.\n",
+             "| device | threads | n | ratio | exact topk s | adaptive s | speed-up | first s | "
+             "sampled s | recall | energy | sampled energy |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    try:
+        for device, t in devices:
+            if device == "cpu":
+                torch.set_num_threads(t)
+            for n in sizes:
+                for ratio in ratios:
+                    r = _kernel_row(n, ratio, device)
+                    lines.append(
+                        f"| {device} | {t or '-'} | {n:,} | {ratio:g} | {r['exact_s']:.3f} | "
+                        f"{r['adaptive_s']:.3f} | {r['exact_s'] / r['adaptive_s']:.1f}x | "
+                        f"{r['first_s']:.3f} | {r['sampled_s']:.3f} | {r['recall']:.4f} | "
+                        f"{r['energy']:.4f} | {r['sampled_energy']:.4f} |")
+                    print(lines[-1], flush=True)
+    finally:
+        torch.set_num_threads(saved)
+    lines.append(f"\nMachine at the end: {_load()}.")
+    if not torch.cuda.is_available():
+        lines.append("\nNo CUDA device on this machine: no GPU rows (`bash benchmarks/gpu.sh` "
+                     "adds them on a GPU machine).")
+    return _write(out, "kernels", "\n".join(lines))
+
+
+HOOK_RUNS: dict[str, dict[str, Any] | None] = {
+    "torch DDP": None,
+    "DDP + flexsync topk 0.01": {"strategy": "topk", "ratio": 0.01},
+    "DDP + flexsync artopk 0.01": {"strategy": "artopk", "ratio": 0.01},
+}
+
+
+def _mlp(width: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(512, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
+def _hook_worker(width: int, steps: int, rounds: int) -> dict[str, list[float]]:
+    """Each configuration ``rounds`` times in turn (A B C A B C: load drifts hit all alike);
+    the median step time of each pass after 5 warm-up steps."""
+    from flexsync.integrations.ddp_hook import register_flexsync_hook
+
+    times: dict[str, list[float]] = {name: [] for name in HOOK_RUNS}
+    g = torch.Generator().manual_seed(dist.get_rank())
+    x, y = torch.randn(32, 512, generator=g), torch.randint(10, (32,), generator=g)
+    for _ in range(rounds):
+        for name, hook in HOOK_RUNS.items():
+            model = _mlp(width)
+            ddp = torch.nn.parallel.DistributedDataParallel(model)
+            if hook is not None:
+                register_flexsync_hook(ddp, **hook)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            walls = []
+            for _ in range(steps):
+                dist.barrier()
+                t0 = time.perf_counter()
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(ddp(x), y).backward()
+                opt.step()
+                walls.append(time.perf_counter() - t0)
+            times[name].append(statistics.median(walls[5:]))
+    return times
+
+
+def ddphook(out: Path, workers: int = 2, steps: int = 40, width: int = 1024,
+            rounds: int = 2, command: str = "flexsync bench ddphook") -> str:
+    """Per-step wall time of DDP + flexsync hook against plain torch DDP (loopback, gloo,
+    an MLP of about 2.1 M parameters at width 1024, batch 32)."""
+    from flexsync.launch import run_local
+
+    params = sum(p.numel() for p in _mlp(width).parameters())
+    start = _load()
+    res = run_local(_hook_worker, workers, (width, steps, rounds), deadline_s=1800)
+    best = {name: min(max(r[name][i] for r in res) for i in range(rounds)) for name in HOOK_RUNS}
+    ddp = best["torch DDP"]
+    lines = ["# DDP communication hook versus torch DDP (loopback)\n",
+             f"Command: `{command}`\n",
+             f"{workers} gloo workers on one machine, MLP of {params / 1e6:.2f} M parameters, "
+             f"batch 32, SGD; DDP's default 25 MB buckets. Each configuration runs {rounds} "
+             f"times in turn, {steps} steps each; a pass's figure is the median step after 5 "
+             "warm-up steps on its slowest rank; the table shows each pass and the best.\n",
+             f"Machine: {start} at start, {_load()} at the end (2 cores shared with other "
+             "jobs: one run; the ratio is the figure).\n",
+             "| configuration | ms per step (each pass) | best ms | vs torch DDP |",
+             "|---|---|---|---|"]
+    for name in HOOK_RUNS:
+        passes = " / ".join(f"{1e3 * max(r[name][i] for r in res):.1f}" for i in range(rounds))
+        lines.append(f"| {name} | {passes} | {1e3 * best[name]:.1f} | "
+                     f"{best[name] / ddp:.2f}x |")
+    return _write(out, "ddphook", "\n".join(lines))
+
+
 def _write(out: Path, name: str, text: str) -> str:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(text + "\n")
     return text
 
 
-SUITES = {"fidelity": fidelity, "overhead": overhead, "emulated": emulated}
+SUITES = {"fidelity": fidelity, "overhead": overhead, "emulated": emulated,
+          "kernels": kernels, "ddphook": ddphook}

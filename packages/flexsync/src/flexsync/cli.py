@@ -163,6 +163,19 @@ def _bench(args: argparse.Namespace) -> int:
         opts["steps"] = args.steps
     if args.only and args.suite == "emulated":
         opts["only"] = args.only
+    if args.suite == "ddphook":
+        opts["command"] = f"flexsync bench ddphook --workers {args.workers}" + (
+            f" --steps {args.steps}" if args.steps else "")
+        if args.steps:
+            opts["steps"] = args.steps
+    if args.suite == "kernels":
+        opts = {"command": " ".join(["flexsync bench kernels", *(
+            [f"--sizes {' '.join(map(str, args.sizes))}"] if args.sizes else []), *(
+            [f"--threads {' '.join(map(str, args.threads))}"] if args.threads else [])])}
+        if args.sizes:
+            opts["sizes"] = tuple(args.sizes)
+        if args.threads:
+            opts["threads"] = tuple(args.threads)
     print(bench.SUITES[args.suite](out, **opts))
     print(f"\nwritten to {out / (args.suite + '.md')}")
     return 0
@@ -237,8 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_table)
 
     b = sub.add_parser("bench", help="run a benchmark suite (quality, fidelity, overhead, "
-                       "emulated)")
-    b.add_argument("suite", choices=["quality", "fidelity", "overhead", "emulated"])
+                       "emulated, kernels, ddphook)")
+    b.add_argument("suite", choices=["quality", "fidelity", "overhead", "emulated", "kernels",
+                                     "ddphook"])
+    b.add_argument("--sizes", type=int, nargs="+", help="kernels: vector lengths")
+    b.add_argument("--threads", type=int, nargs="+", help="kernels: CPU thread counts (1 2)")
     b.add_argument("--workloads", nargs="+", help="quality: subset of workloads (default all)")
     b.add_argument("--regimes", nargs="+", help="quality: subset of network regimes")
     b.add_argument("--strategies", nargs="+", help="quality: subset of strategies")
