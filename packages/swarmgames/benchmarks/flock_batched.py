@@ -98,7 +98,7 @@ def main() -> None:
         for n in a.sizes:
             rates = [vmas_rate(n, b, a.steps) for b in a.batches]
             print("vmas", n, [round(r, 1) for r in rates], flush=True)
-            lines.append(f"| {n} | " + " | ".join(f"{r:.1f}" for r in rates) + " |")
+            lines.append(f"| {n} | " + " | ".join(f"{r:.3g}" for r in rates) + " |")
     a.out.write_text("\n".join(lines) + "\n")
 
 
