@@ -159,7 +159,7 @@ def _overlap_worker(strategy):
     state.comm.added_latency = 0.5          # an emulated slow link: 0.5 s per latency term
     ddp.register_comm_hook(state, _traced_hook)
     order = []
-    for _ in range(4):
+    for _ in range(6):
         EVENTS.clear()
         ddp(torch.randn(8, 300)).square().mean().backward()
         order.append(list(EVENTS))
@@ -170,16 +170,20 @@ def _overlap_worker(strategy):
 def test_bucket_communication_overlaps_the_next_buckets_backward(run_workers, strategy):
     """Event order, not time: with several 1 MB buckets, the hook of some bucket i+1 (called
     by autograd once its gradients are ready) starts before bucket i's collective has
-    completed, on the compressed steps after DDP's bucket rebuild (steps 2 and 3; step 0
-    runs one bucket, step 1 the rebuilt layout's first pass). A hook that communicated
-    synchronously would complete bucket i before returning, so this order could not occur."""
+    completed, on the compressed steps after DDP's bucket rebuild (steps 2-5; step 0 runs
+    one bucket, step 1 the rebuilt layout's first pass). A hook that communicated
+    synchronously would complete bucket i before returning, so this order could not occur
+    on any step; on a loaded machine a starved main thread can miss the 0.5 s window on
+    some steps, so the property asked is: on at least one step."""
     for order in run_workers(_overlap_worker, 2, strategy):
+        overlapped = []
         for events in order[2:]:
             starts = [i for kind, i in events if kind == "start"]
             assert len(starts) >= 3                                   # several buckets
             assert sorted(i for kind, i in events if kind == "done") == sorted(starts)
-            assert any(events.index(("start", b)) < events.index(("done", a))
-                       for a, b in zip(starts, starts[1:], strict=False))
+            overlapped.append(any(events.index(("start", b)) < events.index(("done", a))
+                                  for a, b in zip(starts, starts[1:], strict=False)))
+        assert any(overlapped), order
 
 
 @pytest.mark.parametrize("kwargs, match", [

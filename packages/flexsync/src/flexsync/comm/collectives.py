@@ -12,6 +12,7 @@ agreement) passes ``accounted=False`` and is neither priced nor counted.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,8 +164,10 @@ class Communicator:
                 result: torch.Tensor) -> torch.futures.Future[torch.Tensor]:
         """Account ``rec`` and start ``work`` (a collective with ``async_op=True``); the
         future holds ``result`` once the collective is done (and, with emulated latency,
-        that much later: the delay is served on the completing thread, so the caller's
-        thread keeps computing). With one worker it is complete at once."""
+        that much later: a timer thread completes it, so neither the caller's thread nor the
+        backend's worker thread waits out the delay; a callback attached to an already
+        finished collective runs inline, which a sleep would block). With one worker it is
+        complete at once."""
         self._record(rec, accounted)
         if self.world_size == 1:
             done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
@@ -173,15 +176,25 @@ class Communicator:
         t0 = time.perf_counter()
         delay = (self.added_latency * latency_terms(rec.kind, rec.algo, self.world_size)
                  if self.added_latency > 0 else 0.0)
+        out: torch.futures.Future[torch.Tensor] = torch.futures.Future()
 
-        def finish(_: torch.futures.Future) -> torch.Tensor:
-            _.wait()                                   # re-raise a failed collective here
-            if delay:
-                time.sleep(delay)
+        def complete() -> None:
             self.timings.append((rec.kind, rec.algo, rec.nbytes, time.perf_counter() - t0))
-            return result
+            out.set_result(result)
 
-        return work().get_future().then(finish)
+        def finish(f: torch.futures.Future) -> None:
+            try:
+                f.wait()                               # a failed collective fails the future
+            except Exception as e:                     # noqa: BLE001 - handed to the waiter
+                out.set_exception(e)
+                return
+            if delay:
+                threading.Timer(delay, complete).start()
+            else:
+                complete()
+
+        work().get_future().add_done_callback(finish)
+        return out
 
     def allreduce_async(self, tensor: torch.Tensor, op: str = "sum", algo: str = "ring",
                         accounted: bool = True, scalable: bool = True, tag: str = ""
