@@ -92,6 +92,9 @@ def launch(argv: list[str], cwd: Path, out: Path) -> Launched:
     if pid == 0:                                       # the launcher
         code = 99
         try:
+            import faulthandler
+
+            faulthandler.disable()          # pytest's: a crashing worker would write to it
             os.chdir(cwd)
             for fd, path in ((1, so), (2, se)):
                 f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

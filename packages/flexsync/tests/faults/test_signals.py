@@ -43,7 +43,8 @@ def _start(tmp_path, **extra):
     return run
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGSEGV,
+                                                              marks=pytest.mark.slow)])
 def test_a_killed_worker_ends_the_run_with_exit_1_naming_rank_and_log(tmp_path, earlier, sig):
     run = _start(tmp_path)
     os.kill(run.rank_pid(1), sig)

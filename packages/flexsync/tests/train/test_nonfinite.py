@@ -30,7 +30,7 @@ class PoisonOnce(nn.Module):
 def _cfg(tmp_path, policy):
     return build_config({"workers": 2, "steps": 10, "progress": False, "eval": {"every": 10},
                          "data": {"classes": 10, "train_size": 800, "test_size": 100},
-                         "on_nonfinite": policy, "timeout_s": 30, "out": str(tmp_path / policy)})
+                         "on_nonfinite": policy, "timeout_s": 120, "out": str(tmp_path / policy)})
 
 
 def test_stop_ends_the_run_naming_the_step(tmp_path):
