@@ -9,6 +9,7 @@ below them."""
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from swarmgames.fleet.train.config import load_aam_config
@@ -22,6 +23,8 @@ DELTA_REWARD = 62.7      # 50 % of the calibrated gap (tests/calibration.md)
 DELTA_FR = 0.068
 
 
+# 80-100 s on an idle core; it exceeded the suite's 180 s timeout at load average 26
+@pytest.mark.timeout(900)
 def test_ppo_on_the_tiny_config_beats_random_by_the_calibrated_margin():
     torch.set_num_threads(1)
     cfg, _ = load_aam_config(CONFIGS / "aam_tiny.yaml", TRAIN)
