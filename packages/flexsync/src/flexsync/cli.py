@@ -163,6 +163,9 @@ def _bench(args: argparse.Namespace) -> int:
         opts["steps"] = args.steps
     if args.only and args.suite == "emulated":
         opts["only"] = args.only
+    if args.suite == "scaling":
+        opts = {"bandwidth": args.bandwidth,
+                "command": f"flexsync bench scaling --bandwidth {args.bandwidth}"}
     if args.suite == "ddphook":
         opts["command"] = f"flexsync bench ddphook --workers {args.workers}" + (
             f" --steps {args.steps}" if args.steps else "")
@@ -250,9 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_table)
 
     b = sub.add_parser("bench", help="run a benchmark suite (quality, fidelity, overhead, "
-                       "emulated, kernels, ddphook)")
+                       "emulated, kernels, ddphook, scaling)")
     b.add_argument("suite", choices=["quality", "fidelity", "overhead", "emulated", "kernels",
-                                     "ddphook"])
+                                     "ddphook", "scaling"])
     b.add_argument("--sizes", type=int, nargs="+", help="kernels: vector lengths")
     b.add_argument("--threads", type=int, nargs="+", help="kernels: CPU thread counts (1 2)")
     b.add_argument("--workloads", nargs="+", help="quality: subset of workloads (default all)")

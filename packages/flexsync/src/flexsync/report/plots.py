@@ -99,3 +99,40 @@ def plot_comparison(run_dirs: list[Path], out: Path, x: str = "modeled_time") ->
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def plot_scaling(rows: dict[str, dict[str, float]],
+                 comm: dict[str, dict[int, dict[str, float]]], out: Path) -> Path:
+    """``flexsync bench scaling``: left, compute / selection / top-k communication at N = 8
+    stacked per preset (x = parameters); right, top-k and dense step time against world
+    size per preset."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(rows)
+    x = [rows[p]["n"] / 1e6 for p in names]
+    compute = [rows[p]["compute_s"] for p in names]
+    select = [rows[p]["select_s"] for p in names]
+    c8 = [comm[p].get(8, next(iter(comm[p].values())))["topk"] for p in names]
+    a.stackplot(x, compute, select, c8, labels=["compute", "selection", "top-k comm (N=8)"])
+    a.set_xscale("log")
+    a.set_xlabel("parameters (M)")
+    a.set_ylabel("seconds per step")
+    a.legend(loc="upper left")
+    for p in names:
+        worlds = sorted(comm[p])
+        base = rows[p]["compute_s"]
+        b.plot(worlds, [base + rows[p]["select_s"] + comm[p][w]["topk"] for w in worlds],
+               marker="o", label=f"{p} top-k")
+        b.plot(worlds, [base + comm[p][w]["dense"] for w in worlds], linestyle="--",
+               label=f"{p} dense")
+    b.set_xscale("log", base=2)
+    b.set_yscale("log")
+    b.set_xlabel("workers (α-β priced)")
+    b.set_ylabel("seconds per step")
+    b.legend(fontsize=7, ncol=2)
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
