@@ -2,6 +2,7 @@
 leaves it untouched; ``--overwrite`` moves it aside whole; ``--resume`` continues it."""
 
 import json
+import shutil
 
 import pytest
 
@@ -14,12 +15,21 @@ BASE = {"workers": 2, "steps": 4, "progress": False, "batch_size": 16, "eval": {
         "data": {"classes": 10, "train_size": 600, "test_size": 100}}
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One finished run (trained once for the module)."""
+    root = tmp_path_factory.mktemp("rundir")
+    cfg = write_config(root / "c.yaml", BASE)
+    assert main(["run", str(cfg), "--set", f"out={root / 'r'}"]) == 0
+    return cfg, root / "r"
+
+
 @pytest.fixture
-def first(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", BASE)
-    out = tmp_path / "r"
-    assert main(["run", str(cfg), "--set", f"out={out}"]) == 0
-    return cfg, out
+def first(trained, tmp_path):
+    """A copy of that run for one test to reuse, overwrite or resume."""
+    cfg, src = trained
+    shutil.copytree(src, tmp_path / "r")
+    return cfg, tmp_path / "r"
 
 
 def _run_id(out):
