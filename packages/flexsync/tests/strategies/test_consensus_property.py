@@ -36,9 +36,11 @@ ADAPTIVE = {
     "selsync": {"delta": 0.6, "window": 2, "smoothing": 0.5},   # local votes differ
     "scadles": {"ratio": 0.1, "delta": 0.9, "smoothing": 0.5, "base_batch": 24},
     "fedavg": {"fraction": 0.5, "period_steps": 1, "period_epochs": None},   # drawn per round
+    "diloco": {"h": "adaptive", "window": 2, "smoothing": 0.5, "min_h": 1, "max_h": 4,
+               "delta": 0.05, "compress": {"ratio": 0.05, "index": "var"}},   # votes differ
 }
 # No data- or network-dependent decisions: fixed schedules or plain allreduce.
-NON_ADAPTIVE = {"dense", "ddp", "localsgd"}
+NON_ADAPTIVE = {"dense", "ddp", "localsgd", "postlocalsgd"}
 # Signals that are each rank's own measurement by design (not decisions).
 LOCAL_SIGNALS = {"delta", "weight", "rho"}
 
@@ -94,7 +96,7 @@ def test_adaptive_decisions_are_identical_on_every_rank(run_workers):
             for rank in range(1, WORLD):
                 signals, params = results[rank][name][step]
                 assert signals == signals0, f"{name} step {step}: rank {rank} disagrees"
-                if name not in ("selsync", "fedavg"):       # local steps between syncs
+                if name not in ("selsync", "fedavg", "diloco"):   # local steps between syncs
                     assert torch.equal(params, params0), f"{name} step {step}: replicas"
     # The decisions really moved (otherwise agreement would be trivial).
     def seen(name, key):
@@ -103,6 +105,7 @@ def test_adaptive_decisions_are_identical_on_every_rank(run_workers):
     assert len(seen("topk", "ratio")) > 1
     assert len(seen("artopk", "broadcaster")) > 1
     assert len(seen("selsync", "sync")) > 1
+    assert len(seen("diloco", "sync")) > 1
     assert len(seen("gravac", "decision") | seen("gravac", "theta_c")) > 2
     assert len(seen("accordion", "cf")) > 1
     assert len(seen("scadles", "compressed")) > 1
