@@ -22,9 +22,37 @@ STRATEGIES = {
 }
 
 
-@pytest.mark.parametrize("name", list(STRATEGIES))
-def test_resume_reproduces_the_uninterrupted_loss_trajectory(name, tmp_path):
-    tree = {**BASE, **STRATEGIES[name]}
+#: Every other registered strategy and setting (slow: three runs each). ddp with the PowerSGD
+#: hook is refused instead (tests/faults/test_checkpoints.py).
+MORE = {
+    "ddp": {"strategy": {"name": "ddp"}},
+    "ddp-fp16": {"strategy": {"name": "ddp", "hook": "fp16"}},
+    "topk-ag": {"strategy": {"name": "topk", "ratio": 0.05}},
+    "artopk-star": {"strategy": {"name": "artopk", "ratio": 0.05}},
+    "flexible": {"strategy": {"name": "flexible", "ratio": 0.05}},
+    "flexible-moo": {"strategy": {"name": "flexible", "ratio": "moo",
+                                  "moo": {"warmup_steps": 4}}},
+    "fedavg": {"strategy": {"name": "fedavg", "period_steps": 4}},
+    "localsgd": {"strategy": {"name": "localsgd", "average_every": 5}},
+    "gravac": {"strategy": {"name": "gravac", "window": 5, "epsilon": 0.3}},
+    "accordion": {"strategy": {"name": "accordion", "window": 5}},
+    "diloco": {"strategy": {"name": "diloco", "h": 4}},
+    "postlocalsgd": {"strategy": {"name": "postlocalsgd"}},
+}
+CASES = [pytest.param(n, STRATEGIES[n]) for n in STRATEGIES] + [
+    pytest.param(n, MORE[n], marks=pytest.mark.slow) for n in MORE]
+
+
+def test_the_resume_cases_cover_every_registered_strategy():
+    from flexsync.strategies import STRATEGIES as REGISTERED
+
+    covered = {c.values[1]["strategy"]["name"] for c in CASES}
+    assert covered == set(REGISTERED)
+
+
+@pytest.mark.parametrize("name,keys", CASES)
+def test_resume_reproduces_the_uninterrupted_loss_trajectory(name, keys, tmp_path):
+    tree = {**BASE, **keys}
     full = tmp_path / "full"
     train(build_config({**tree, "steps": 24, "out": str(full)}))
     part = tmp_path / "part"

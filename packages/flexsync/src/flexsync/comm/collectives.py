@@ -69,6 +69,9 @@ class Communicator:
         self.timings: list[tuple[str, str | None, int, float]] = []
         self.total_bytes = 0
         self.total_collectives = 0
+        # True while this object is issuing a collective: code that counts torch.distributed
+        # calls made outside it (the DDP baselines' hooks) must not count these again.
+        self.issuing = False
 
     # -- accounting -------------------------------------------------------------------------
     def record(self, rec: CommRecord, accounted: bool = True) -> None:
@@ -96,7 +99,11 @@ class Communicator:
         if self.world_size > 1:
             t0 = time.perf_counter()
             self._delay(rec.kind, rec.algo)
-            collective()
+            self.issuing = True
+            try:
+                collective()
+            finally:
+                self.issuing = False
             self.timings.append((rec.kind, rec.algo, rec.nbytes, time.perf_counter() - t0))
 
     def state_dict(self) -> dict[str, int]:
@@ -193,7 +200,11 @@ class Communicator:
             else:
                 complete()
 
-        work().get_future().add_done_callback(finish)
+        self.issuing = True
+        try:
+            work().get_future().add_done_callback(finish)
+        finally:
+            self.issuing = False
         return out
 
     def allreduce_async(self, tensor: torch.Tensor, op: str = "sum", algo: str = "ring",

@@ -96,6 +96,8 @@ class DDPBaseline(Strategy):
         original, comm = dist.all_reduce, self.comm
 
         def counted(tensor: torch.Tensor, *args: Any, **kwargs: Any):
+            if comm.issuing:             # flexsync's own collective: it accounts for itself
+                return original(tensor, *args, **kwargs)
             comm.record(CommRecord("allreduce", tensor.numel() * tensor.element_size(),
                                     tensor.numel(), "ring", True, f"ddp-{self.hook}"))
             return original(tensor, *args, **kwargs)
