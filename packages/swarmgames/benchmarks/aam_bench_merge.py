@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from swarmgames.core.stats import mean_t_ci
+from swarmgames.fleet.train.bench import paired_deltas
 
 
 def md_runs(path: Path) -> list[dict]:
@@ -54,14 +55,9 @@ def table(rows: list[dict]) -> list[str]:
         seeds = sorted(runs)
         rew = mean_t_ci([runs[s]["fleet_reward"] for s in seeds])
         fr = mean_t_ci([runs[s]["fulfilment_ratio"] for s in seeds])
-        common = [s for s in seeds if s in ref]
-        if enc != "hetgat" and common:
-            dr = mean_t_ci([ref[s]["fleet_reward"] - runs[s]["fleet_reward"] for s in common])
-            df = mean_t_ci([ref[s]["fulfilment_ratio"] - runs[s]["fulfilment_ratio"]
-                            for s in common])
-            d = f"{dr[0]:+.1f} ± {dr[1]:.1f} (seeds {common}) | {df[0]:+.3f} ± {df[1]:.3f}"
-        else:
-            d = "– | –"
+        pd = paired_deltas(runs, ref) if enc != "hetgat" else None
+        d = ("– | –" if pd is None else f"{pd[1][0]:+.1f} ± {pd[1][1]:.1f} (seeds {pd[0]}) | "
+             f"{pd[2][0]:+.3f} ± {pd[2][1]:.3f}")
         its = [runs[s]["iterations"] for s in seeds]
         cpu = [runs[s]["train_cpu_s"] for s in seeds]
         out.append(f"| {enc} | {seeds} | {rew[0]:.1f} ± {rew[1]:.1f} | {fr[0]:.3f} ± "

@@ -80,6 +80,18 @@ def bench(cfg: AamRunConfig, encoders: list[str], train_seeds: list[int], out: P
     return write_table(cfg, rows, out)
 
 
+def paired_deltas(runs: dict[int, dict], ref: dict[int, dict]
+                  ) -> tuple[list[int], tuple[float, float], tuple[float, float]] | None:
+    """Paired reference − encoder differences of fleet reward and fulfilment ratio over the
+    training seeds both have (mean, Student-t 95 % half-width each); None without any."""
+    common = [s for s in sorted(runs) if s in ref]
+    if not common:
+        return None
+    dr = mean_t_ci([ref[s]["fleet_reward"] - runs[s]["fleet_reward"] for s in common])
+    df = mean_t_ci([ref[s]["fulfilment_ratio"] - runs[s]["fulfilment_ratio"] for s in common])
+    return common, dr, df
+
+
 def write_table(cfg: AamRunConfig, rows: list[dict], out: Path) -> str:
     from swarmgames.fleet.train.evaluate import evaluate_heuristic
 
@@ -98,14 +110,9 @@ def write_table(cfg: AamRunConfig, rows: list[dict], out: Path) -> str:
         seeds = sorted(runs)
         rew = mean_t_ci([runs[s]["fleet_reward"] for s in seeds])
         fr = mean_t_ci([runs[s]["fulfilment_ratio"] for s in seeds])
-        common = [s for s in seeds if s in ref]
-        if enc != "hetgat" and common:
-            dr = mean_t_ci([ref[s]["fleet_reward"] - runs[s]["fleet_reward"] for s in common])
-            df = mean_t_ci([ref[s]["fulfilment_ratio"] - runs[s]["fulfilment_ratio"]
-                          for s in common])
-            dtxt = f"{dr[0]:+.1f} ± {dr[1]:.1f} | {df[0]:+.3f} ± {df[1]:.3f}"
-        else:
-            dtxt = "– | –"
+        pd = paired_deltas(runs, ref) if enc != "hetgat" else None
+        dtxt = ("– | –" if pd is None else
+                f"{pd[1][0]:+.1f} ± {pd[1][1]:.1f} | {pd[2][0]:+.3f} ± {pd[2][1]:.3f}")
         ts = np.mean([runs[s]["train_s"] for s in seeds])
         its = np.mean([runs[s].get("iterations", np.nan) for s in seeds])
         lines.append(f"| {enc} | {seeds} | {rew[0]:.1f} ± {rew[1]:.1f} | {fr[0]:.3f} ± "
