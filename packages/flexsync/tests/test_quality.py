@@ -110,3 +110,14 @@ def test_the_demo_prints_time_to_dense_quality(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "resnet-hard · bw-20mbit" in out and "ddp-powersgd-r4" in out
     assert (tmp_path / "d" / "quality.md").exists()
+
+
+def test_an_emulated_only_suite_takes_its_target_from_the_emulated_dense_runs(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cells = quality.plan(["cnn"], ["emulated-20mbit"], ["topk-100x"], [0, 1], 2, TINY)
+    for c, acc in zip([c for c in cells if c.strategy == "dense"], (0.90, 0.94), strict=True):
+        c.dir.mkdir(parents=True)
+        (c.dir / "metrics.jsonl").write_text(
+            '{"step": 6, "test_accuracy": 0.5}\n' f'{{"step": 6, "test_accuracy": {acc}}}\n')
+    assert quality.dense_target(cells, "cnn") == pytest.approx(0.92 - 0.01)
