@@ -1,0 +1,121 @@
+"""Env-steps per second of the batched AAM environment against the single-environment
+PettingZoo wrapper (issue 22).  Scenario for N vehicles (``scaled_config``): two fleets of
+N/2 vehicles each (S / M / L as 1/3 each, the remainder S), V = max(6, N/5) random vertiports
+on a square whose side grows with sqrt(V) (10 km at V = 6), 0.1·N requests per minute, patience
+10, 4 serve slots, comm_1hop observations.  Both environments play uniformly random *feasible*
+actions (Gumbel-argmax over the action mask, drawn outside the timed region); single:
+``AamParallelEnv`` one step at a time, batched: ``BatchedAam`` over B copies per call (blocks
+of 64).  ``--warmup`` untimed steps first (requests build up to their steady state over the
+patience), then ``--steps`` timed steps; env-steps/s = B × steps / seconds spent in ``step``.
+
+    python packages/swarmgames/benchmarks/aam_batched.py --sizes 10 100 1000 \\
+        --batches 1 64 1024 --out benchmarks/results/aam-batched.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from swarmgames.core.config import from_dict
+from swarmgames.fleet.batched import BatchedAam
+from swarmgames.fleet.config import AamConfig
+from swarmgames.fleet.parallel import AamParallelEnv
+
+
+def scaled_config(n: int, steps: int) -> AamConfig:
+    """The benchmark scenario with N vehicles (see the module docstring)."""
+    per = n // 2
+    m = per // 3
+    comp = [per - 2 * m, m, m]
+    v = max(6, n // 5)
+    return from_dict(AamConfig, {
+        "steps": steps, "fleets": [comp, list(comp)],
+        "network": {"n_vertiports": v, "side_km": 10.0 * float(np.sqrt(v / 6)), "n_depots": 2,
+                    "min_separation_km": 1.0},
+        "demand": {"rate": 0.1 * n, "patience": 10}, "max_requests": 4,
+        "topology": "comm_1hop"})
+
+
+def feasible(rng: np.random.Generator, masks: np.ndarray) -> np.ndarray:
+    """A uniformly random feasible action per row of the boolean masks (..., A)."""
+    return np.argmax(np.where(masks, rng.random(masks.shape), -1.0), axis=-1)
+
+
+def single_rate(n: int, warmup: int, steps: int) -> float:
+    env = AamParallelEnv(scaled_config(n, warmup + steps + 1))
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    spent = 0.0
+    for k in range(warmup + steps):
+        masks = np.stack([obs[a]["action_mask"] for a in env.possible_agents]).astype(bool)
+        acts = dict(zip(env.possible_agents, feasible(rng, masks).tolist(), strict=True))
+        t0 = time.perf_counter()
+        obs, *_ = env.step(acts)
+        if k >= warmup:
+            spent += time.perf_counter() - t0
+    return steps / spent
+
+
+def batched_rate(n: int, b: int, warmup: int, steps: int) -> float:
+    env = BatchedAam(scaled_config(n, warmup + steps + 1), range(b))
+    rng = np.random.default_rng(0)
+    spent = 0.0
+    for k in range(warmup + steps):
+        acts = feasible(rng, env.action_masks())
+        t0 = time.perf_counter()
+        env.step(acts)
+        if k >= warmup:
+            spent += time.perf_counter() - t0
+    return b * steps / spent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
+    ap.add_argument("--warmup", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    ap.add_argument("--max-cells", type=float, default=2e9,
+                    help="skip batched cells with B·N² above this (memory and time)")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    lines = ["# Batched AAM environment: env-steps per second", "",
+             f"Command: `python packages/swarmgames/benchmarks/aam_batched.py --sizes "
+             f"{' '.join(map(str, a.sizes))} --batches {' '.join(map(str, a.batches))} "
+             f"--warmup {a.warmup} --steps {a.steps} --max-cells {a.max_cells:g} --out {a.out}` "
+             "(OMP_NUM_THREADS=1, shared 2-core CPU)", "",
+             "Scenario and timing: the docstring of `packages/swarmgames/benchmarks/"
+             "aam_batched.py`.  Batched copy b equals `AamParallelEnv(cfg, b)` step for step "
+             "(`tests/fleet/test_batched_aam.py`).", "",
+             "| N | vertiports | single env (AamParallelEnv) | " + " | ".join(
+                 f"batched B={b}" for b in a.batches) + f" | speed-up at B={a.batches[-1]} |",
+             "|" + "---|" * (len(a.batches) + 4)]
+    skipped = []
+    for n in a.sizes:
+        s = single_rate(n, a.warmup, a.steps)
+        rates = []
+        for b in a.batches:
+            if b * n * n > a.max_cells:
+                rates.append(float("nan"))
+                skipped.append((n, b))
+                continue
+            rates.append(batched_rate(n, b, a.warmup, a.steps))
+        print(n, round(s, 2), [round(r, 1) for r in rates], flush=True)
+        cell = lambda r: "not run" if np.isnan(r) else f"{r:.1f}"  # noqa: E731
+        up = "—" if np.isnan(rates[-1]) else f"{rates[-1] / s:.1f}x"
+        v = scaled_config(n, 2).network.n_vertiports
+        lines.append(f"| {n} | {v} | {s:.2f} | " + " | ".join(cell(r) for r in rates)
+                     + f" | {up} |")
+    if skipped:
+        lines += ["", "Not run (B·N² above --max-cells): " + ", ".join(
+            f"N = {n}, B = {b}" for n, b in skipped) + ".  The vehicle observations alone are "
+            "B·N²·5 float32 values (20 GB at N = 1000, B = 1024)."]
+    a.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
