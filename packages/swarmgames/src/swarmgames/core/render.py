@@ -15,7 +15,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
-from matplotlib.patches import Ellipse
+from matplotlib.patches import Circle, Ellipse
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> None:
@@ -83,6 +83,8 @@ def draw_snapshot(ax: Any, snap: dict[str, Any], rss_span_db: float = 30.0) -> N
                    label="UE", zorder=4)
         ax.set_xlim(0, area)
         ax.set_ylim(0, area)
+    for c, r in zip(*snap.get("obstacles", (np.zeros((0, 2)), np.zeros(0))), strict=True):
+        ax.add_patch(Circle(tuple(c), float(r), color="0.55", alpha=0.6, zorder=1))
     adj = snap["adj"] & snap["adj"].T
     i, j = np.nonzero(np.triu(adj, 1))
     if len(i):

@@ -36,6 +36,8 @@ def _check_scope(cfg: FlockConfig) -> None:
         raise ValueError("BatchedFlock supports 1-hop routing neighbourhoods only")
     if cfg.comm.routing_delay_s != 0:
         raise ValueError("BatchedFlock supports routing_delay_s: 0 only")
+    if cfg.obstacles.count:
+        raise ValueError("BatchedFlock supports obstacles.count: 0 only")
 
 
 def _pair_dist(x: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from swarmgames.core.channel import ChannelConfig
 from swarmgames.core.commgraph import CommConfig
 from swarmgames.core.config import check
 from swarmgames.core.mobility import MobilityConfig
+from swarmgames.core.obstacles import ObstacleConfig
 from swarmgames.games.payoffs_coverage import CoverageWeights, RoiConfig
 from swarmgames.games.payoffs_flocking import FlockPayoffConfig
 from swarmgames.games.solvers.config import SolverConfig
@@ -61,7 +62,11 @@ class ReynoldsConfig:
 
 @dataclass(frozen=True)
 class FlockConfig:
-    """The flocking scenario (defaults: 8 UAVs, 25 labels, n = 2.4 channel, −85 dBm links)."""
+    """The flocking scenario (defaults: 8 UAVs, 25 labels, n = 2.4 channel, −85 dBm links).
+
+    ``obstacles`` (none by default) places seeded discs on the route: they enter the payoff
+    (``payoff.w_obstacle``, ``payoff.d_obs_m``) and attenuate links whose line of sight they
+    cross (``obstacles.blockage_db``)."""
 
     n_agents: int = 8
     steps: int = 300
@@ -81,6 +86,7 @@ class FlockConfig:
     reynolds: ReynoldsConfig = field(default_factory=ReynoldsConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     comm: CommConfig = field(default_factory=CommConfig)
+    obstacles: ObstacleConfig = field(default_factory=ObstacleConfig)
 
     def __post_init__(self) -> None:
         check(self.n_agents >= 1, "n_agents", "must be >= 1")

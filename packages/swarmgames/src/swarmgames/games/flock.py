@@ -26,7 +26,8 @@ from swarmgames.core.metrics import (
     min_pair_distance,
     order_parameter,
 )
-from swarmgames.core.rng import SeedStreams
+from swarmgames.core.obstacles import Obstacles, place_obstacles
+from swarmgames.core.rng import STREAMS, SeedStreams
 from swarmgames.games import equilibrium as eq
 from swarmgames.games.config import FlockConfig
 from swarmgames.games.controllers.base import Controller, Decision
@@ -35,6 +36,7 @@ from swarmgames.games.simbase import StageSim
 from swarmgames.games.stage_game import StageGame
 
 TIMING_METRICS = ("solve_ms_per_agent",)
+FLOCK_STREAMS = (*STREAMS, "obstacles")   # appended: the other streams' draws are unchanged
 
 
 class FlockSim(StageSim):
@@ -57,7 +59,7 @@ class FlockSim(StageSim):
     def reset(self, seed: int | None = None) -> None:
         """Re-initialise the world from ``seed`` (default: the last seed)."""
         self.seed = self.seed if seed is None else int(seed)
-        self.rng = SeedStreams(self.seed)
+        self.rng = SeedStreams(self.seed, FLOCK_STREAMS)
         cfg, n = self.cfg, self.cfg.n_agents
         lay = self.rng["layout"]
         side = int(np.ceil(np.sqrt(n)))
@@ -67,6 +69,10 @@ class FlockSim(StageSim):
         self.mult = agent_multipliers(n, cfg.payoff.heterogeneity, lay)
         self.goal_offset = lay.uniform(-cfg.goal.spread, cfg.goal.spread, size=(n, 2))
         self.shadow = self.channel.draw_shadowing(n, self.rng["shadowing"])
+        heading = (np.asarray(cfg.goal.velocity) if cfg.goal.mode == "velocity"
+                   else np.asarray(cfg.goal.point) - self.p.mean(axis=0))
+        self.obstacles: Obstacles = place_obstacles(cfg.obstacles, self.p, heading,
+                                                    self.rng["obstacles"])
         self.tracker = TopologyTracker(cfg.comm, cfg.dt)
         self.labels = np.full(n, self.zero, dtype=int)
         if self.controller is not None:
@@ -91,6 +97,9 @@ class FlockSim(StageSim):
     def _links(self) -> tuple[np.ndarray, np.ndarray]:
         if self.cfg.channel.shadowing == "per_step" and self.k > 0:
             self.shadow = self.channel.draw_shadowing(self.n, self.rng["shadowing"])
+        if len(self.obstacles):
+            block = self.obstacles.blockage_db(self.p, self.cfg.obstacles.blockage_db)
+            return self.channel.links(self.p, shadow_db=self.shadow + block)
         return self.channel.links(self.p, shadow_db=self.shadow)
 
     def desired_velocity(self) -> np.ndarray:
@@ -113,7 +122,7 @@ class FlockSim(StageSim):
         goal = np.asarray(self.cfg.goal.point) if self.cfg.goal.mode == "point" else None
         self._game = flock_stage_game(self.cfg.payoff, self.dyn, self.p, self.v,
                                       self.desired_velocity(), self.nbr, self.seqs, self.mult,
-                                      goal)
+                                      goal, self.obstacles)
         return self._game
 
     # ------------------------------------------------------------------ control
@@ -169,6 +178,11 @@ class FlockSim(StageSim):
              "goal_error": float(np.linalg.norm(self.v - vd, axis=1).mean()),
              "mean_degree": float(self.nbr.sum(axis=1).mean())}
         m.update(connectivity_metrics(self._adj & self._adj.T))
+        if len(self.obstacles):
+            clear = self.obstacles.clearance(self.p)
+            m["obstacle_clearance"] = float(clear.min())
+            m["obstacle_collisions"] = float((clear < self.cfg.d_safe_m / 2).sum())
+            m["blocked_links"] = float(np.triu(self.obstacles.blocked(self.p), 1).sum())
         return m
 
     def metrics(self) -> dict[str, float]:
@@ -179,7 +193,8 @@ class FlockSim(StageSim):
         """Arrays describing the current world (for rendering and observations)."""
         return {"t": self.t, "p": self.p.copy(), "v": self.v.copy(), "adj": self._adj.copy(),
                 "rx": self._rx.copy(), "nbr": self.nbr.copy(), "kind": "flock",
-                "threshold_dbm": self.cfg.channel.threshold_dbm}
+                "threshold_dbm": self.cfg.channel.threshold_dbm,
+                "obstacles": (self.obstacles.centres.copy(), self.obstacles.radii.copy())}
 
 
 def summarise_flock(history: list[dict[str, float]], tail: int = 50) -> dict[str, float]:
@@ -195,6 +210,7 @@ def summarise_flock(history: list[dict[str, float]], tail: int = 50) -> dict[str
     return {
         "steps": float(len(history)),
         "collisions_total": float(np.nansum(col("collisions"))),
+        "obstacle_collisions_total": float(np.nansum(col("obstacle_collisions"))),
         "min_distance": float(np.nanmin(col("min_distance"))),
         "order_last": float(np.nanmean(col("order")[-tail:])),
         "connected_fraction": float(np.nanmean(col("connected"))),

@@ -2,7 +2,9 @@
 
 u_i(a_i, a_N_i) = φ_i(x_i'(a_i)) + |N_i|·ψ_i(x_i', m_i) + Σ_{j∈N_i} χ(x_i', x_j')
 
-* φ_i (own): −w_goal‖v_i' − v_i^des‖² − w_pos‖p̂_i − g‖² − w_control‖u_i‖²;
+* φ_i (own): −w_goal‖v_i' − v_i^des‖² − w_pos‖p̂_i − g‖² − w_control‖u_i‖²
+  − w_obstacle·max(0, d_obs − c_i)², c_i the smaller obstacle clearance of p_i' and p̂_i
+  (only with obstacles; own-state only, so it is unary and both solvers see it exactly);
 * ψ_i (aggregate, virtual mean neighbour): cohesion −w_cohesion‖p̂_i − m^p‖²,
   alignment −w_alignment‖v_i' − m^v‖²;
 * χ (pairwise safety, not aggregative): −w_separation·max(0, d_sep − ‖p̂_i − p̂_j‖)².
@@ -27,6 +29,7 @@ import numpy as np
 
 from swarmgames.core.config import check
 from swarmgames.core.kinematics import DoubleIntegrator
+from swarmgames.core.obstacles import Obstacles
 from swarmgames.games.stage_game import StageGame
 
 
@@ -44,10 +47,12 @@ class FlockPayoffConfig:
     lookahead_s: float = 1.0
     heterogeneity: float = 0.2
     aggregate_scaling: str = "mean"
+    w_obstacle: float = 2.0
+    d_obs_m: float = 10.0
 
     def __post_init__(self) -> None:
         for k in ("w_goal", "w_pos", "w_control", "w_cohesion", "w_alignment", "w_separation",
-                  "lookahead_s"):
+                  "lookahead_s", "w_obstacle", "d_obs_m"):
             check(getattr(self, k) >= 0, k, "must be >= 0")
         check(self.d_sep_m > 0, "d_sep_m", "must be > 0")
         check(0 <= self.heterogeneity < 1, "heterogeneity", "must be in [0, 1)")
@@ -99,7 +104,8 @@ def agent_multipliers(n: int, heterogeneity: float, rng: np.random.Generator) ->
 
 def flock_stage_game(cfg: FlockPayoffConfig, dyn: DoubleIntegrator, p: np.ndarray,
                      v: np.ndarray, v_des: np.ndarray, nbr: np.ndarray, seqs: np.ndarray,
-                     mult: np.ndarray, goal: np.ndarray | None = None) -> StageGame:
+                     mult: np.ndarray, goal: np.ndarray | None = None,
+                     obstacles: Obstacles | None = None) -> StageGame:
     """Build the stage game at state (p, v) for label sequences ``seqs`` (L, H, 2).
 
     Pair edges are kept only for neighbour pairs whose separation term can be non-zero this
@@ -119,6 +125,9 @@ def flock_stage_game(cfg: FlockPayoffConfig, dyn: DoubleIntegrator, p: np.ndarra
     unary -= cfg.w_control * mult[:, 1:2] * np.sum(seqs**2, axis=(1, 2))[None, :] / horizon
     if cfg.w_pos > 0 and goal is not None:
         unary -= cfg.w_pos * np.sum((phat - goal) ** 2, axis=2)
+    if obstacles is not None and len(obstacles) and cfg.w_obstacle > 0:
+        clear = np.minimum(obstacles.clearance(pp), obstacles.clearance(phat))
+        unary -= cfg.w_obstacle * np.maximum(0.0, cfg.d_obs_m - clear) ** 2
     agg = np.stack([cfg.w_cohesion * mult[:, 2]] * 2 + [cfg.w_alignment * mult[:, 3]] * 2,
                    axis=1)
     if cfg.aggregate_scaling == "mean":
