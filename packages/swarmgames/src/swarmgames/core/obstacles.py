@@ -71,14 +71,13 @@ class Obstacles:
         n = len(pos)
         if len(self) == 0 or n == 0:
             return np.zeros((n, n), dtype=bool)
-        a = pos[:, None, None, :]                      # (N, 1, 1, 2)
-        ab = pos[None, :, None, :] - a                 # (N, N, 1, 2)
-        ac = self.centres[None, None, :, :] - a        # (N, 1, K, 2)
-        len2 = np.sum(ab * ab, axis=-1)
-        s = np.clip(np.sum(ac * ab, axis=-1) / np.maximum(len2, 1e-12), 0.0, 1.0)
-        closest = a + s[..., None] * ab                # nearest point of segment to centre
-        d = np.linalg.norm(closest - self.centres[None, None], axis=-1)
-        out = (d < self.radii).any(axis=-1)
+        ax, ay = pos[:, 0, None, None], pos[:, 1, None, None]       # (N, 1, 1)
+        abx, aby = pos[None, :, 0, None] - ax, pos[None, :, 1, None] - ay   # (N, N, 1)
+        acx, acy = self.centres[:, 0] - ax, self.centres[:, 1] - ay         # (N, 1, K)
+        len2 = np.maximum(abx * abx + aby * aby, 1e-12)
+        s = np.clip((acx * abx + acy * aby) / len2, 0.0, 1.0)   # nearest segment point
+        dx, dy = s * abx - acx, s * aby - acy
+        out = (dx * dx + dy * dy < self.radii ** 2).any(axis=-1)
         np.fill_diagonal(out, False)
         return out | out.T
 
