@@ -7,8 +7,8 @@ actions (Gumbel-argmax over the action mask, drawn outside the timed region); si
 ``AamParallelEnv`` one step at a time, batched: ``BatchedAam`` over B copies per call in
 blocks of ``block_size(N)`` copies (about 640 000 vehicle pairs per block: 1024 copies at
 N = 10, 64 at N = 100, 1 at N = 1000).  ``--warmup`` untimed steps first (requests build up
-to their steady state over the patience), then ``--steps`` timed steps; env-steps/s =
-B × steps / seconds spent in ``step``.
+to their steady state over the patience), then ``--steps`` timed steps (``--single-steps``
+for the single environment); env-steps/s = B × steps / seconds spent in ``step``.
 
     python packages/swarmgames/benchmarks/aam_batched.py --sizes 10 100 1000 \\
         --batches 1 64 1024 --out benchmarks/results/aam-batched.md
@@ -85,7 +85,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
     ap.add_argument("--warmup", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    ap.add_argument("--steps", type=int, default=5, help="timed batched steps")
+    ap.add_argument("--single-steps", type=int, default=40, help="timed single-env steps")
     ap.add_argument("--max-cells", type=float, default=1e8,
                     help="skip batched cells with B·N² above this (memory and time)")
     ap.add_argument("--out", type=Path, required=True)
@@ -93,7 +94,8 @@ def main() -> None:
     lines = ["# Batched AAM environment: env-steps per second", "",
              f"Command: `python packages/swarmgames/benchmarks/aam_batched.py --sizes "
              f"{' '.join(map(str, a.sizes))} --batches {' '.join(map(str, a.batches))} "
-             f"--warmup {a.warmup} --steps {a.steps} --max-cells {a.max_cells:g} --out {a.out}` "
+             f"--warmup {a.warmup} --steps {a.steps} --single-steps {a.single_steps} "
+             f"--max-cells {a.max_cells:g} --out {a.out}` "
              "(OMP_NUM_THREADS=1, shared 2-core CPU)", "",
              "Scenario and timing: the docstring of `packages/swarmgames/benchmarks/"
              "aam_batched.py`.  Batched copy b equals `AamParallelEnv(cfg, b)` step for step "
@@ -103,7 +105,7 @@ def main() -> None:
              "|" + "---|" * (len(a.batches) + 4)]
     skipped = []
     for n in a.sizes:
-        s = single_rate(n, a.warmup, a.steps)
+        s = single_rate(n, a.warmup, a.single_steps)
         rates = []
         for b in a.batches:
             if b * n * n > a.max_cells:
