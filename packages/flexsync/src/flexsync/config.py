@@ -140,8 +140,8 @@ StrategyConfig = Annotated[
 # -- everything else ----------------------------------------------------------------------------
 class StreamConfig(_Strict):
     """Per-device sample streams (docs/methods.md §4.1, §4.3); any strategy can train on them.
-    ``batch: auto`` means b_i = clamp(S_i·τ, b_min, b_max) for scadles and ``batch_size``
-    for every other strategy."""
+    ``batch: auto`` means b_i = clamp(S_i·τ, b_min, b_max) for scadles and auto (the
+    strategies that weight by batch) and ``batch_size`` for every other strategy."""
 
     rates: Literal["S1", "S2", "S1-normal", "S2-normal"] | list[Annotated[float, Field(
         gt=0, le=1e9)]] = "S1"

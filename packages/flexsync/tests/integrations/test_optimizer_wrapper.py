@@ -36,6 +36,9 @@ OPTIONS = {
     "scadles": {"ratio": 0.1},
     "diloco": {"inner_steps": 1, "compress": {"ratio": 0.2}},   # the wrapper's spelling of H
     "postlocalsgd": {"period": 1},
+    # every step syncs (Δ >= 0) by a compressed parameter sync; a fixed selection cost
+    # keeps the dense switch independent of timing
+    "auto": {"delta": 0.0, "ratio": 0.2, "selection_s": 0.0},
 }
 
 

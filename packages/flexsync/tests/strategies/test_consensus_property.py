@@ -38,6 +38,9 @@ ADAPTIVE = {
     "fedavg": {"fraction": 0.5, "period_steps": 1, "period_epochs": None},   # drawn per round
     "diloco": {"h": "adaptive", "window": 2, "smoothing": 0.5, "min_h": 1, "max_h": 4,
                "delta": 0.05, "compress": {"ratio": 0.05, "index": "var"}},   # votes differ
+    # issue #18: SelSync's vote, MOO's ratio, the α-β collective and the dense switch
+    "auto": {"ratio": "moo", "moo": MOO, "delta": 0.6, "window": 2, "smoothing": 0.5,
+             "max_local_steps": 2},
 }
 # No data- or network-dependent decisions: fixed schedules or plain allreduce.
 NON_ADAPTIVE = {"dense", "ddp", "localsgd", "postlocalsgd"}
@@ -96,7 +99,7 @@ def test_adaptive_decisions_are_identical_on_every_rank(run_workers):
             for rank in range(1, WORLD):
                 signals, params = results[rank][name][step]
                 assert signals == signals0, f"{name} step {step}: rank {rank} disagrees"
-                if name not in ("selsync", "fedavg", "diloco"):   # local steps between syncs
+                if name not in ("selsync", "fedavg", "diloco", "auto"):   # local steps
                     assert torch.equal(params, params0), f"{name} step {step}: replicas"
     # The decisions really moved (otherwise agreement would be trivial).
     def seen(name, key):
@@ -109,3 +112,4 @@ def test_adaptive_decisions_are_identical_on_every_rank(run_workers):
     assert len(seen("gravac", "decision") | seen("gravac", "theta_c")) > 2
     assert len(seen("accordion", "cf")) > 1
     assert len(seen("scadles", "compressed")) > 1
+    assert len(seen("auto", "decision")) > 1 and len(seen("auto", "collective")) > 2

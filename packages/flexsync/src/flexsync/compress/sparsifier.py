@@ -4,6 +4,7 @@ hook (GRACE's compressor + memory, without the communicator)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,16 +46,22 @@ class Sparsifier:
         # "adaptive" keeps its threshold (and two work buffers) from step to step.
         self.adaptive = (AdaptiveThreshold(numel, self.generator, device=device, dtype=dtype)
                          if selector == "adaptive" else None)
+        self.select_s = 0.0      # CPU seconds spent in select() (a caller may reset it)
 
     def feed(self, grad: torch.Tensor) -> torch.Tensor:
         """g_ef = g + r."""
         return self.ef.feed(grad)
 
     def select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
-        """Indices to send at keep fraction ``ratio``."""
+        """Indices to send at keep fraction ``ratio``; adds the call's thread CPU time to
+        :attr:`select_s` (the selection cost the ``auto`` strategy weighs against dense)."""
+        t0 = time.thread_time()
         if self.adaptive is not None:
-            return self.adaptive(fed, topk_count(fed.numel(), ratio))
-        return select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)
+            idx = self.adaptive(fed, topk_count(fed.numel(), ratio))
+        else:
+            idx = select(self.selector, fed, ratio, sizes=self.sizes, generator=self.generator)
+        self.select_s += time.thread_time() - t0
+        return idx
 
     def state_dict(self) -> dict[str, Any]:
         out = {"ef": self.ef.state_dict(), "generator": self.generator.get_state()}

@@ -42,7 +42,35 @@ def plot_run(run_dir: str | Path) -> Path:
         plot_factor(run_dir, rows)
     if rows and "buffers" in rows[0]:
         plot_streams(run_dir, rows)
+    if any("decision" in r and "sync" in r for r in rows):
+        plot_decisions(run_dir, rows)
     return out
+
+
+def plot_decisions(run_dir: str | Path, rows: list[dict] | None = None) -> Path:
+    """The ``auto`` strategy's decision timeline (docs/methods.md §6) against steps: sync or
+    local, the keep fraction of each sync (1 = dense), the collective, and the α and β the
+    decisions were priced under: ``decisions.png``."""
+    run_dir = Path(run_dir)
+    rows = [r for r in (rows or read_metrics(run_dir / "metrics.jsonl")) if "decision" in r]
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(4, 1, figsize=(9, 9), sharex=True)
+    axes[0].step(steps, [r["sync"] for r in rows], where="post", lw=0.8)
+    axes[0].set(ylabel="sync (1) / local (0)", ylim=(-0.1, 1.1))
+    synced = [r for r in rows if r["sync"] and r.get("ratio") is not None]
+    axes[1].plot([r["step"] for r in synced], [r["ratio"] for r in synced], ".", ms=3)
+    axes[1].set(yscale="log", ylabel="keep fraction (1 = dense)")
+    names = sorted({r["collective"] for r in rows})
+    axes[2].plot(steps, [names.index(r["collective"]) for r in rows], ".", ms=3)
+    axes[2].set(yticks=range(len(names)), yticklabels=names, ylabel="collective")
+    priced = [r for r in rows if "alpha" in r and "beta" in r]
+    ax = axes[3]
+    ax.plot([r["step"] for r in priced], [r["alpha"] for r in priced], lw=0.8, color="C0")
+    ax.set(yscale="log", ylabel="α (s)", xlabel="step")
+    twin = ax.twinx()
+    twin.plot([r["step"] for r in priced], [r["beta"] for r in priced], lw=0.8, color="C1")
+    twin.set(yscale="log", ylabel="β (s/byte)")
+    return _save(fig, axes, run_dir, "decisions.png", rows[0].get("run_id") if rows else None)
 
 
 def plot_streams(run_dir: str | Path, rows: list[dict]) -> Path:

@@ -11,6 +11,7 @@ from flexsync.comm import Communicator
 from flexsync.errors import ConfigError
 from flexsync.strategies.accordion import Accordion
 from flexsync.strategies.artopk import ARTopK
+from flexsync.strategies.auto import Auto
 from flexsync.strategies.base import ContextBuilder, StepContext, Strategy
 from flexsync.strategies.ddp import DDPBaseline
 from flexsync.strategies.dense import Dense
@@ -27,7 +28,8 @@ from flexsync.strategies.topk import TopK
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Dense, DDPBaseline, TopK, ARTopK, Flexible, SelSync, FedAvg,
-                              LocalSGD, GraVAC, Accordion, ScaDLES, DiLoCo, PostLocalSGD)
+                              LocalSGD, GraVAC, Accordion, ScaDLES, DiLoCo, PostLocalSGD,
+                              Auto)
 }
 
 
@@ -54,5 +56,6 @@ def build_strategy(
 __all__ = [
     "Strategy", "StepContext", "ContextBuilder", "Dense", "TopK", "ARTopK", "Flexible",
     "SelSync", "FedAvg", "LocalSGD", "DiLoCo", "GraVAC", "Accordion", "ScaDLES", "DDPBaseline",
-    "PostLocalSGD", "STRATEGIES", "Options", "build_strategy", "strategy_class", "validate_options",
+    "PostLocalSGD", "Auto", "STRATEGIES", "Options", "build_strategy", "strategy_class",
+    "validate_options",
 ]

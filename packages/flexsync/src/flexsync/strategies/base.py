@@ -33,6 +33,7 @@ class StepContext:
     prev_step_s: float | None = None   # modeled duration of the previous step (None at the first)
     batch_size: int | None = None      # samples this rank trains on per step
     total_steps: int | None = None     # the run's step budget (None: unknown, e.g. a wrapper)
+    streaming: bool = False            # batches come from per-device streams (``stream:``)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ContextBuilder:
     steps_per_epoch: int | None = None
     priced_params: int | None = None
     total_steps: int | None = None
+    streaming: bool = False
 
     def context(self, step: int, time_s: float = 0.0, prev_step_s: float | None = None,
                 batch_size: int | None = None) -> StepContext:
@@ -53,7 +55,7 @@ class ContextBuilder:
         cond = None if self.conditions is None else self.conditions.at(step, int(epoch), time_s)
         return StepContext(step, epoch, cond, self.priced_params, steps_per_epoch=spe,
                            prev_step_s=prev_step_s, batch_size=batch_size,
-                           total_steps=self.total_steps)
+                           total_steps=self.total_steps, streaming=self.streaming)
 
 
 class Strategy(ABC):

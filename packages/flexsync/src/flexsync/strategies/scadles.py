@@ -30,6 +30,20 @@ from flexsync.strategies.smoothing import EWMA
 from flexsync.strategies.sparse import aggregate
 
 
+def step_scaled(optimizer: torch.optim.Optimizer, scale: float) -> None:
+    """One ``optimizer.step()`` with every group's learning rate multiplied by ``scale``
+    (§4.2's linear scaling rule, η·Σ_j b_j / B), restored afterwards: the scaled rate is
+    for this step only."""
+    saved = [g["lr"] for g in optimizer.param_groups]
+    for g in optimizer.param_groups:
+        g["lr"] = g["lr"] * scale
+    try:
+        optimizer.step()
+    finally:
+        for g, lr in zip(optimizer.param_groups, saved, strict=True):
+            g["lr"] = lr
+
+
 class ScaDLESOptions(Options):
     """ScaDLES; pair it with a ``stream:`` section. ``base_batch`` is B of the LR rule
     (null: 64·N); ``ratio`` the top-k keep fraction (null: always dense)."""
@@ -89,14 +103,7 @@ class ScaDLES(Strategy):
         assign_grads(self.params, total / sum_b)
 
         scale = sum_b / self.base_batch if self.lr_scaling else 1.0
-        saved = [g["lr"] for g in self.optimizer.param_groups]
-        for g in self.optimizer.param_groups:
-            g["lr"] = g["lr"] * scale
-        try:
-            self.optimizer.step()
-        finally:                                  # the scaled rate is for this step only
-            for g, lr in zip(self.optimizer.param_groups, saved, strict=True):
-                g["lr"] = lr
+        step_scaled(self.optimizer, scale)
 
         self.steps += 1
         self.compressed_steps += int(compressed)

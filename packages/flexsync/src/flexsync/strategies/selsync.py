@@ -98,7 +98,10 @@ class SelSync(LocalUpdateStrategy):
         self.threshold = agree_mean(self.comm, [local])[0]
         self._calibration = []
 
-    def step(self, ctx: StepContext) -> None:
+    def local_flag(self, ctx: StepContext) -> tuple[float | None, bool]:
+        """This rank's vote of §2.2 step 2 from its local gradients: (Δ, flag). Folds the
+        step's gradients into the significance tracker and calibrates δ when due, so call
+        it once per step; the vote still has to be agreed (:func:`agree_any`)."""
         delta = self.significance.update(self.params)
         if self.threshold is None:                       # quantile mode, calibrating
             if delta is not None:
@@ -108,7 +111,15 @@ class SelSync(LocalUpdateStrategy):
         bound = self.max_local_steps is not None and self.local_run >= self.max_local_steps
         flag = (delta is None or self.threshold is None or ctx.step < self.warmup_steps
                 or bound or delta >= self.threshold)
+        return delta, flag
 
+    def record(self, synced: bool) -> None:
+        """Count an agreed decision (LSSR) and advance the bound's run of local steps."""
+        self.count(synced)
+        self.local_run = 0 if synced else self.local_run + 1
+
+    def step(self, ctx: StepContext) -> None:
+        delta, flag = self.local_flag(ctx)
         if self.aggregation == "parameter":
             self.optimizer.step()
             synced = agree_any(self.comm, flag)
@@ -121,8 +132,7 @@ class SelSync(LocalUpdateStrategy):
                 self.comm.allreduce(flat, tag="gradients")
                 assign_grads(self.params, flat.div_(self.comm.world_size))
             self.optimizer.step()
-        self.count(synced)
-        self.local_run = 0 if synced else self.local_run + 1
+        self.record(synced)
         self._signals = {**self.base_signals(ctx.step, synced), "delta": delta,
                          "delta_threshold": self.threshold}
 

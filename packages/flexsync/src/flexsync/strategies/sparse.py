@@ -259,16 +259,18 @@ class SparseStrategy(Strategy):
         n, world = self.num_params, self.comm.world_size
         online = self.controller is not None and self.controller.probes(ctx.step)
         cands = candidate_gains(fed, self.controller.candidates, self.gain_norm) if online else []
+        c, collective = self.choose(ctx, c)
         k = cost_model.topk_count(n, c)
-        collective = self.collective(ctx, c) if k < n else "dense"
+        weight = self.stream_weight(ctx)
+        extras = {"candidates": cands, "piggyback": self.piggyback(grad)}
+        if weight is not None:
+            extras["batch"] = [weight]
         res = aggregate(self.comm, fed, self.sparsifier, c, collective, step=ctx.step,
                         index=self.index, var_score=self._var_score(), gain_norm=self.gain_norm,
-                        extras={"candidates": cands, "piggyback": self.piggyback(grad)})
-        agg = res.total / world
+                        extras=extras, weight=1.0 if weight is None else weight)
         ex = res.means(world)
         gain = ex["gain"][0]
-        assign_grads(self.params, agg)
-        self.optimizer.step()
+        self.update(res)
 
         self._signals = {"ratio": c, "k": min(k, n), "collective": res.collective, "gain": gain}
         if res.broadcaster is not None:
@@ -282,6 +284,26 @@ class SparseStrategy(Strategy):
             if action is not None:
                 self._restore_snapshot(fresh_residual=action == "restore_fresh")
             self.ratio = self.controller.ratio
+
+    # -- the step's choices and update (subclass hooks) --------------------------------------
+    def choose(self, ctx: StepContext, ratio: float) -> tuple[float, str]:
+        """(keep fraction, collective) of this step, given the ratio the controller (or the
+        static option) wants: by default that ratio through :meth:`collective`, dense when
+        k = max(1, ⌊c·n⌋) reaches n."""
+        if cost_model.topk_count(self.num_params, ratio) >= self.num_params:
+            return ratio, "dense"
+        return ratio, self.collective(ctx, ratio)
+
+    def stream_weight(self, ctx: StepContext) -> float | None:
+        """This rank's weight in a weighted aggregate (ScaDLES §4.2: its batch size), riding
+        in the message as the extra "batch"; None (default) for the plain mean."""
+        return None
+
+    def update(self, res: Aggregate) -> None:
+        """Apply the aggregate: the cluster mean as every parameter's gradient, then the
+        optimizer step."""
+        assign_grads(self.params, res.total / self.comm.world_size)
+        self.optimizer.step()
 
     # -- extra per-rank floats in the aggregation message (subclass hooks) ------------------
     def piggyback(self, grad: torch.Tensor) -> list[float]:

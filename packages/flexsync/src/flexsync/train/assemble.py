@@ -143,7 +143,8 @@ def build_sampler(cfg: Config, data: Dataset, world: int, rank: int
     else:
         shard = random_equal_split(len(data.train_x), world, cfg.seed)[rank]
     rates = draw_rates(sc.rates, world, cfg.seed if sc.seed is None else sc.seed)
-    by_rate = sc.batch == "rate" or (sc.batch == "auto" and cfg.strategy.name == "scadles")
+    by_rate = sc.batch == "rate" or (sc.batch == "auto"
+                                     and cfg.strategy.name in ("scadles", "auto"))
     batches = ([clamp_batch(r, sc.tau, sc.b_min, sc.b_max) for r in rates] if by_rate
                else [cfg.batch_size] * world)
     buffer = StreamBuffer(rates[rank], CyclicSource(shard, cfg.seed * 31 + rank), sc.policy,
@@ -196,7 +197,8 @@ def build_run(cfg: Config, comm: Communicator, user: UserParts | None = None) ->
                            priced / strategy.num_params if priced else 1.0),
         estimator=(AlphaBetaEstimator(comm.world_size)
                    if isinstance(source, MeasuredConditions) else None),
-        contexts=ContextBuilder(source, spe, int(priced) if priced else None, total),
+        contexts=ContextBuilder(source, spe, int(priced) if priced else None, total,
+                                streaming=cfg.stream is not None),
         total_steps=total, scheduler=build_scheduler(cfg, optimizer, total),
     )
 
