@@ -201,3 +201,27 @@ def test_bucket_communication_overlaps_the_next_buckets_backward(run_workers, st
 def test_hook_state_rejects_bad_arguments_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
         FlexsyncHookState(**kwargs)       # validated before any process group is needed
+
+
+def _auto_worker():
+    cond = NetworkConditions(1e-5, 1.25e5)          # bandwidth-bound: compression pays
+    out = {name: _with_hook(name, bucket_cap_mb=0.004, conditions=cond, **opts)
+           for name, opts in (("flexible", {}), ("auto", {"selection_s": 0.0}))}
+    out["auto-slow-selection"] = _with_hook("auto", bucket_cap_mb=0.004, conditions=cond,
+                                            selection_s=1e3)
+    return {k: (params, signals) for k, (params, _, signals) in out.items()}
+
+
+def test_auto_in_the_hook_is_flexible_plus_the_dense_switch_without_skipping(run_workers):
+    """docs/methods.md §6: in a DDP hook ``auto`` cannot skip a bucket's communication; it
+    picks flexible's collective per bucket and goes dense when selection plus compressed
+    communication is not below dense."""
+    for r in run_workers(_auto_worker, WORLD):
+        flex_params, flex_signals = r["flexible"]
+        auto_params, auto_signals = r["auto"]
+        assert torch.equal(auto_params, flex_params) and auto_signals == flex_signals
+        _, slow = r["auto-slow-selection"]
+        assert all(s["collective"] == "dense" and s["ratio"] == 1.0
+                   for step in slow for s in step.values())
+    with pytest.raises(ValueError, match="cannot skip a bucket's communication"):
+        FlexsyncHookState("auto", skip=True)

@@ -30,6 +30,14 @@ Tuning and lifecycle notes:
   :meth:`FlexsyncHookState.state_dict` carries it.
 * **Ratio** is static here; ``ratio="moo"`` (the multi-objective controller, which needs
   snapshot/restore of the model and optimizer) is available through the optimizer wrapper.
+* **auto** (docs/methods.md §6) runs here without its skip part: a communication hook must
+  return every bucket's aggregated gradient, so DDP cannot skip a bucket's communication,
+  and SelSync's local steps average parameters after the optimizer step, which no gradient
+  hook sees. What remains per bucket and step is the α-β collective (as ``flexible``) and
+  the dense switch: the bucket goes dense when ``selection_s`` (default 0: the hook does not
+  time its selections) plus the cheapest compressed aggregation is not below a dense ring
+  allreduce. ``skip: true`` is refused; use :class:`DistributedOptimizer` for the whole
+  strategy.
 * **Accounting**: every collective goes through ``state.comm`` (a
   :class:`~flexsync.comm.Communicator`), so ``comm.total_bytes`` and ``comm.take_records()``
   report the hook's traffic.
@@ -59,7 +67,7 @@ from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkCo
 from flexsync.strategies import validate_options
 from flexsync.strategies.sparse import Aggregate, aggregate_async
 
-HOOK_STRATEGIES = ("topk", "artopk", "flexible")
+HOOK_STRATEGIES = ("topk", "artopk", "flexible", "auto")
 
 
 class FlexsyncHookState:
@@ -69,8 +77,9 @@ class FlexsyncHookState:
     strategy's own options model, exactly as a config file's ``strategy:`` section.
 
     Args:
-        strategy: "topk" (allgather), "artopk" (index broadcast + allreduce) or "flexible"
-            (per bucket and step, the α-β argmin of ``collectives`` under ``conditions``).
+        strategy: "topk" (allgather), "artopk" (index broadcast + allreduce), "flexible"
+            (per bucket and step, the α-β argmin of ``collectives`` under ``conditions``) or
+            "auto" (flexible's choice, and dense when compression does not pay; no skipping).
         ratio: keep fraction c in (0, 1]; k = max(1, ⌊c·n⌋) per bucket of n entries.
         selector: "topk" (exact), "layerwise" (per parameter; allgather only), "randomk" or
             "threshold" (sampled, DGC-style).
@@ -104,6 +113,12 @@ class FlexsyncHookState:
         if strategy not in HOOK_STRATEGIES:
             raise ConfigError(f"strategy must be one of {HOOK_STRATEGIES} for the DDP hook, got "
                               f"{strategy!r} (other strategies: use DistributedOptimizer)")
+        if strategy == "auto":
+            if options.get("skip", False):
+                raise ConfigError("the DDP hook cannot skip a bucket's communication: "
+                                  "strategy 'auto' runs here with skip: false (SelSync's "
+                                  "local steps need DistributedOptimizer)")
+            options = {**options, "skip": False}
         opts = validate_options(strategy, {"ratio": ratio, **options})
         if opts.ratio == "moo":
             raise ConfigError("ratio 'moo' is not available in the DDP hook (it restores model "
@@ -168,13 +183,20 @@ class FlexsyncHookState:
             return "allgather"
         if self.strategy == "artopk":
             return f"art_{self.opts.algo}"
-        cond = self.conditions.at(self.iter if step is None else step, 0,
-                                  0.0)   # type: ignore[union-attr]
+        if self.conditions is None:            # auto without a network: nothing to price
+            return self.candidates[0]
+        cond = self.conditions.at(self.iter if step is None else step, 0, 0.0)
         priced = numel
         if self.priced_params and self.num_params:
             priced = max(1, math.ceil(self.priced_params * numel / self.num_params))
-        return cost_model.best_collective(priced, self.ratio, self.comm.world_size,
-                                          cond.alpha, cond.beta, self.candidates).collective
+        choice = cost_model.best_collective(priced, self.ratio, self.comm.world_size,
+                                            cond.alpha, cond.beta, self.candidates)
+        if self.strategy == "auto" and self.opts.dense_switch:
+            compressed = choice.costs[choice.collective] + (self.opts.selection_s or 0.0)
+            if compressed >= cost_model.dense_ring(priced, self.comm.world_size, cond.alpha,
+                                                   cond.beta):
+                return "dense"
+        return choice.collective
 
     # -- reporting and checkpoints ----------------------------------------------------------
     def signals(self) -> dict[int, dict[str, Any]]:
@@ -226,13 +248,14 @@ def _compressed(state: FlexsyncHookState, bucket: dist.GradBucket, step: int
     fed = sp.feed(buf)
     norm = float(buf.norm()) if o.var_score == "code" and o.index == "var" else 0.0
     var_score = None if o.var_score == "paper" else (lambda _idx: norm)
-    fut = aggregate_async(state.comm, fed, sp, state.ratio, state.collective(buf.numel(), step),
-                          step=step, index=o.index, var_score=var_score,
-                          gain_norm=o.gain_norm)
+    collective = state.collective(buf.numel(), step)
+    ratio = 1.0 if collective == "dense" else state.ratio      # auto's dense switch
+    fut = aggregate_async(state.comm, fed, sp, ratio, collective, step=step, index=o.index,
+                          var_score=var_score, gain_norm=o.gain_norm)
 
     def finish(f: torch.futures.Future[Aggregate]) -> torch.Tensor:
         res = f.value()
-        signals: dict[str, Any] = {"collective": res.collective, "ratio": state.ratio,
+        signals: dict[str, Any] = {"collective": res.collective, "ratio": ratio,
                                    "k": res.k, "gain": float(res.extras["gain"][0]) / world}
         if res.broadcaster is not None:
             signals["broadcaster"] = res.broadcaster

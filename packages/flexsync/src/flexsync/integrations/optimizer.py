@@ -57,6 +57,10 @@ naming the rank. What some strategies need beyond gradients:
 * ``gravac``'s throughput table needs each step's duration: the wrapper measures the wall
   time between consecutive ``step()`` calls and agrees on the slowest rank's.
 * ``ddp`` aggregates inside ``backward()``: run the forward pass through ``opt.model``.
+* ``auto`` (docs/methods.md §6) prices its collective and its dense switch with
+  ``conditions`` (``"measure"`` for the live α-β estimate); without them it sends allgather
+  at its ratio and never switches to dense. It is a SelSync: the bullet below applies to it
+  (with ``skip=False`` it aggregates gradients every step, still inside ``step()``).
 * ``selsync``, ``fedavg`` and ``localsgd`` keep replicas apart between syncs: evaluate inside
   ``with opt.evaluation():`` to see the replicas' mean, and call :meth:`sync` to make the
   replicas equal (before saving or deploying). Their gradients stay local (they average
