@@ -36,7 +36,7 @@ PRICED = [n for n, o in quality.STRATEGIES.items()
 
 def test_the_adaptive_methods_that_read_the_network_are_declared_network_aware():
     aware = set(quality.STRATEGIES) - set(PRICED)
-    assert {"gravac", "flexible-100x", "flexible-moo"} <= aware
+    assert {"gravac", "flexible-100x", "flexible-moo", "auto"} <= aware
     assert {"dense", "topk-100x", "selsync", "accordion", "ddp-powersgd-r4"} <= set(PRICED)
 
 

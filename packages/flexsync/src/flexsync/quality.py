@@ -108,6 +108,9 @@ STRATEGIES: dict[str, dict[str, Any]] = {
                                        "compress": {"ratio": 0.1, "index": "star",
                                                     "values": "int8"}},
     "postlocalsgd-h10": {"name": "postlocalsgd", "period": 10},
+    # issue #18: one strategy that decides per step (SelSync's rule, MOO's ratio, the α-β
+    # collective with a dense switch), at its defaults
+    "auto": {"name": "auto"},
 }
 
 _HOME = "bw-100mbit"        # where a network-independent strategy is trained (any would do)
