@@ -65,3 +65,20 @@ def test_small_messages_alone_never_yield_a_bandwidth():
     for _ in range(10):
         est.observe("allreduce", "ring", 262_144, cm.ring_allreduce(262_144, 2, 1e-4, beta))
     assert est.fit() is not None
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 7e-4, 5e-3])
+def test_small_messages_with_the_bandwidth_in_force_yield_alpha_alone(alpha):
+    """A torch DDP run times only flexsync's bookkeeping scalars: α is still identifiable
+    from them once the bandwidth now in force is given, and that bandwidth is kept."""
+    beta = 1 / 2.5e6
+    rng = random.Random(2)
+    est = AlphaBetaEstimator(2)
+    for _ in range(100):
+        for kind, nbytes in (("allreduce", 8), ("allgather", 40)):
+            a, b = coefficients(kind, "ring", 2)
+            est.observe(kind, "ring", nbytes, (a * alpha + b * nbytes * beta)
+                        * rng.uniform(0.95, 1.05))
+    a, b = est.fit(beta_prior=beta)
+    assert a == pytest.approx(alpha, rel=0.06) and b == beta
+    assert est.fit() is None

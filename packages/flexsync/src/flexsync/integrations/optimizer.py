@@ -447,7 +447,9 @@ class DistributedOptimizer(torch.optim.Optimizer):
         if self.estimator is not None:
             if self.num_steps > 0:            # the first step also pays connection set-up
                 self.estimator.observe_many(timings)
-            fit = self.estimator.fit()
+            prior = (1.0 / self.conditions.current.bandwidth
+                     if isinstance(self.conditions, MeasuredConditions) else None)
+            fit = self.estimator.fit(prior)
         agreed = agree_step(self.comm, nonfinite, [g is not None for g in grads],
                             self._own_step_time(), fit)
         if agreed.fit is not None and isinstance(self.conditions, MeasuredConditions):

@@ -225,7 +225,7 @@ def _agree_stats(run: Run, step: int, own: list[float], batch: int) -> torch.Ten
     if run.estimator is not None:
         if step > 0:          # the first step also pays gloo's connection set-up
             run.estimator.observe_many(timings)
-        est = run.estimator.fit() or est
+        est = run.estimator.fit(1.0 / run.source.current.bandwidth) or est
     buf = run.sampler.buffer if run.streaming else None
     dev = [buf.last_wait, buf.queue, batch] if buf is not None else []
     stats = gather_scalars(comm, [*own, *est, *dev], accounted=False)
