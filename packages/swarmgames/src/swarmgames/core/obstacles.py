@@ -63,8 +63,9 @@ class Obstacles:
         pts = np.asarray(points, dtype=float)
         if len(self) == 0:
             return np.full(pts.shape[:-1], np.inf)
-        d = np.linalg.norm(pts[..., None, :] - self.centres, axis=-1) - self.radii
-        return d.min(axis=-1)
+        dx = pts[..., 0, None] - self.centres[:, 0]
+        dy = pts[..., 1, None] - self.centres[:, 1]
+        return (np.sqrt(dx * dx + dy * dy) - self.radii).min(axis=-1)
 
     def blocked(self, pos: np.ndarray) -> np.ndarray:
         """(N, N) symmetric bool: the segment between agents i and j crosses an obstacle."""
