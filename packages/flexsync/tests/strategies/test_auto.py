@@ -5,7 +5,8 @@ Specification, on real gloo workers (world 3, each rank its own data):
 
 * Composition: with its other parts switched off, ``auto`` *is* the single strategy, step for
   step, from the same seeds and parameters: sync every step + fixed ratio + allgather is
-  ``topk``; the same with ``ratio: moo`` and the α-β choice is ``flexible``; compression off
+  ``topk``; the same with ``ratio: moo`` and the α-β choice is ``flexible``; with
+  ``ratio: gravac`` and allgather it is ``gravac``; compression off
   with skipping on is ``selsync``; compression and skipping off is ``dense``, and on streams
   ``scadles`` (always dense).
 * Agreement: every decision (sync or local, ratio, collective, dense or not, the selection cost
@@ -36,6 +37,7 @@ from flexsync.strategies import (
     Auto,
     Dense,
     Flexible,
+    GraVAC,
     ScaDLES,
     SelSync,
     StepContext,
@@ -98,6 +100,7 @@ def _buffers(model: nn.Module) -> list[torch.Tensor]:
 
 
 SELSYNC = {"delta": 0.3, "window": 3, "smoothing": 0.1}
+GRAVAC = {"theta_min": 2, "theta_max": 64, "window": 3, "epsilon": 0.5, "omega": 0.5}
 PAIRS = {
     # auto's options, and the single strategy it must equal
     "topk": ({"skip": False, "ratio": 0.05, "collectives": ["allgather"],
@@ -105,6 +108,8 @@ PAIRS = {
     "flexible": ({"skip": False, "ratio": "moo", "moo": MOO, "dense_switch": False},
                  Flexible, {"ratio": "moo", "moo": MOO}),
     "selsync": ({"ratio": 1.0, **SELSYNC}, SelSync, SELSYNC),
+    "gravac": ({"skip": False, "ratio": "gravac", "gravac": GRAVAC,
+                "collectives": ["allgather"], "dense_switch": False}, GraVAC, GRAVAC),
     "dense": ({"skip": False, "ratio": 1.0}, Dense, {}),
     "scadles": ({"skip": False, "ratio": 1.0}, ScaDLES, {"ratio": None}),
 }
@@ -134,13 +139,14 @@ def composed():
                      deadline_s=180)
 
 
-@pytest.mark.parametrize("name", ["topk", "flexible", "selsync"])
+@pytest.mark.parametrize("name", ["topk", "flexible", "selsync", "gravac"])
 def test_with_its_other_parts_off_auto_is_the_single_strategy_bit_for_bit(composed, name):
     for r in composed:
         auto, single = r[name]
         for step, ((a, sa), (s, ss)) in enumerate(zip(auto, single, strict=True)):
             assert torch.equal(a, s), f"{name} step {step}"
-            for key in ("ratio", "k", "collective", "sync", "moo_phase"):
+            for key in ("ratio", "k", "collective", "sync", "moo_phase", "cf", "theta_c",
+                        "delta_c"):
                 if key in ss:
                     assert sa[key] == ss[key], f"{name} step {step}: {key}"
     # the compared runs really exercised what they stand for
@@ -149,6 +155,8 @@ def test_with_its_other_parts_off_auto_is_the_single_strategy_bit_for_bit(compos
     assert {s["decision"] for s in signals} == {"local", "dense"}
     flexible = [sig for _, sig in composed[0]["flexible"][0]]
     assert len({s["collective"] for s in flexible}) > 1 and len({s["ratio"] for s in flexible}) > 1
+    gravac = [sig for _, sig in composed[0]["gravac"][0]]
+    assert len({s["cf"] for s in gravac}) > 1 and len({s["theta_c"] for s in gravac}) > 1
 
 
 @pytest.mark.parametrize("name", ["dense", "scadles"])
@@ -162,12 +170,18 @@ def test_without_compression_and_skipping_auto_is_dense_or_weighted_dense(compos
             assert sa["decision"] == "dense"
 
 
-def _agreement_worker() -> list:
+AGREEMENT = {
+    "moo": {"ratio": "moo", "moo": MOO},
+    "gravac": {"ratio": "gravac", "gravac": GRAVAC},
+}
+
+
+def _agreement_worker(variant: str) -> list:
     rank, comm = dist.get_rank(), Communicator()
 
     def make(model, opt):
-        return Auto(model.parameters(), opt, comm, buffers=_buffers(model), ratio="moo",
-                    moo=MOO, delta=0.5, window=2, smoothing=0.5, max_local_steps=3)
+        return Auto(model.parameters(), opt, comm, buffers=_buffers(model), delta=0.5,
+                    window=2, smoothing=0.5, max_local_steps=3, **AGREEMENT[variant])
 
     def diverge_timings(strat, step):
         # each rank measures its own selection time; from step 8 rank 2 is 100 s slower,
@@ -179,9 +193,10 @@ def _agreement_worker() -> list:
     return _train(make, rank, before_step=diverge_timings)
 
 
+@pytest.mark.parametrize("variant", sorted(AGREEMENT))
 def test_every_rank_takes_the_same_decisions_under_divergent_gradients_and_timings(
-        run_workers):
-    res = run_workers(_agreement_worker, WORLD, deadline_s=120)
+        run_workers, variant):
+    res = run_workers(_agreement_worker, WORLD, variant, deadline_s=120)
     for step in range(STEPS):
         state0, sig0 = res[0][step]
         for rank in range(1, WORLD):
@@ -201,6 +216,8 @@ def test_every_rank_takes_the_same_decisions_under_divergent_gradients_and_timin
     assert early and all(s["selection_s"] < 0.01 for s in early)
     assert any(s["delta"] != r[s_i][1]["delta"] for s_i, s in enumerate(decisions)
                for r in res[1:] if s["delta"] is not None)     # the votes' inputs differed
+    if variant == "gravac":
+        assert len({s["cf"] for s in decisions if "cf" in s}) > 1
 
 
 def _switch_worker() -> list:
@@ -241,6 +258,13 @@ def test_options_are_validated_and_registered():
         validate_options("auto", {"aggregation": "gradient"})
     with pytest.raises(ConfigError, match="online mode only"):
         validate_options("auto", {"moo": {"mode": "snapshot"}})
+    assert validate_options("auto", {"ratio": "gravac"}).gravac.theta_min == 10
+    with pytest.raises(ConfigError, match="'gravac' options need ratio: gravac"):
+        validate_options("auto", {"gravac": {"window": 5}})
+    with pytest.raises(ConfigError, match="error-fed vector only"):
+        validate_options("auto", {"ratio": "gravac", "gravac": {"gain_denominator": "raw"}})
+    with pytest.raises(ConfigError, match="ratio must be in"):
+        validate_options("auto", {"ratio": 0.0})
     with pytest.raises(ConfigError, match="strategy.bogus: unknown option"):
         validate_options("auto", {"bogus": 1})
 

@@ -43,6 +43,9 @@ MORE = {
     "auto": {"strategy": {"name": "auto", "window": 3, "selection_s": 0.0,
                           "moo": {"warmup_steps": 4}},
              "network": {"kind": "modeled", "alpha": "1ms", "bandwidth": "100mbit"}},
+    "auto-gravac": {"strategy": {"name": "auto", "window": 3, "selection_s": 0.0,
+                                 "ratio": "gravac", "gravac": {"window": 5, "epsilon": 0.3}},
+                    "network": {"kind": "modeled", "alpha": "1ms", "bandwidth": "100mbit"}},
 }
 CASES = [pytest.param(n, STRATEGIES[n]) for n in STRATEGIES] + [
     pytest.param(n, MORE[n], marks=pytest.mark.slow) for n in MORE]

@@ -10,7 +10,8 @@ Per step, and agreed on every rank (§0.6):
     bound, the counters, the replica averaging for evaluation and the checkpointed state are
     SelSync's own (``skip: false`` synchronises every step instead).
 (ii) **How much to send** on a sync step: the keep fraction of the MOO controller (§1.4,
-    ``ratio: moo``, the default) or a fixed ``ratio`` (1 = compression off).
+    ``ratio: moo``, the default), GraVAC's compression factor (§3(a), ``ratio: gravac``,
+    its options under ``gravac:``) or a fixed ``ratio`` (1 = compression off).
 (iii) **How to send it**: the α-β argmin over ``collectives`` (AG, ART-Ring, ART-Tree; §1.2)
     under the step's network conditions, and **dense** when the cost model says that
     selection time plus the cheapest compressed aggregation is not below a dense ring
@@ -38,17 +39,21 @@ What a sync step sends:
   (``ratio: 0.01, collectives: [allgather], dense_switch: false`` is ``topk`` step for step).
 
 Why MOO is the default ratio and not GraVAC's schedule: under error feedback GraVAC's gain of
-θ ≥ 10 is about 1/θ (docs/methods.md §3(a); benchmarks/results/quality.md), far below its
-ε = 0.7, so GraVAC sends dense on most steps (32.8 of dense's 41.6 MB to target on
-resnet-hard), which would undo the point of compressing; MOO prices its candidates with the
+θ ≥ 10 is about 1/θ (docs/methods.md §3(a), "Measured gaps"; benchmarks/results/quality.md),
+far below its ε = 0.7, so GraVAC sends dense on most steps (32.8 of dense's 41.6 MB to target
+on resnet-hard), which would undo the point of compressing; MOO prices its candidates with the
 same α-β model that picks the collective, so the ratio and the collective answer the same
-network. GraVAC's schedule is not offered here yet (it is not factored out of
-:class:`~flexsync.strategies.gravac.GraVAC`).
+network.
 
 The compression half is :class:`Flexible` itself (a private subclass that overrides only its
-:meth:`~flexsync.strategies.sparse.SparseStrategy.choose`, ``stream_weight``, ``update`` and
-piggyback hooks), so the MOO controller, the error feedback, the probes and the aggregation
-are the shared code of §1.
+:meth:`~flexsync.strategies.sparse.SparseStrategy.choose`, ``chosen_indices``,
+``stream_weight``, ``update`` and piggyback hooks), so the MOO controller, the error feedback,
+the probes and the aggregation are the shared code of §1. With ``ratio: gravac`` a
+:class:`~flexsync.strategies.gravac.GraVAC` is held as the ratio controller and its own
+``begin``/``measure``/``decide``/``sent`` run around that aggregation (its two-level gains on
+auto's error-fed vector, its piggybacked consensus, its throughput table and windows, counted
+in compressing steps); an allgather sends GraVAC's own indices, an ART collective selects at
+1/θ itself.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_any
@@ -66,6 +71,7 @@ from flexsync.net import cost_model
 from flexsync.strategies.base import StepContext
 from flexsync.strategies.flexible import Flexible, FlexibleOptions
 from flexsync.strategies.grads import assign_grads, assign_params, flatten_params
+from flexsync.strategies.gravac import GraVAC, GraVACOptions
 from flexsync.strategies.scadles import step_scaled
 from flexsync.strategies.selsync import SelSync, SelSyncOptions
 from flexsync.strategies.smoothing import EWMA
@@ -73,6 +79,8 @@ from flexsync.strategies.sparse import Aggregate
 
 #: Options of the compression half (the flexible strategy's own options model).
 COMPRESSION_KEYS = frozenset(FlexibleOptions.model_fields) - {"name"}
+#: GraVAC's signals that auto logs on a compressing sync (its own decision is "cf").
+GRAVAC_SIGNALS = ("cf", "delta_min", "delta_c", "theta_min", "theta_c", "frozen")
 
 
 class AutoOptions(SelSyncOptions, FlexibleOptions):
@@ -80,8 +88,10 @@ class AutoOptions(SelSyncOptions, FlexibleOptions):
     selector, wire coding) and auto's own."""
 
     name: Literal["auto"] = "auto"
-    ratio: float | Literal["moo"] = Field("moo", description="keep fraction on sync steps: "
-                                          "'moo' (default) or a fixed c in (0, 1]; 1 = off")
+    ratio: float | Literal["moo", "gravac"] = Field(
+        "moo", description="keep fraction on sync steps: 'moo' (default), 'gravac' or a "
+        "fixed c in (0, 1]; 1 = compression off")
+    gravac: GraVACOptions | None = Field(None, description="GraVAC's options (ratio: gravac)")
     skip: bool = Field(True, description="take SelSync's local steps (parameter aggregation); "
                        "false: gradient aggregation every step")
     dense_switch: bool = Field(True, description="send dense when selection + compressed "
@@ -93,8 +103,23 @@ class AutoOptions(SelSyncOptions, FlexibleOptions):
     base_batch: int | None = Field(None, ge=1, description="B of the LR rule; null = 64·N")
     lr_scaling: bool = True
 
+    @field_validator("ratio")
+    @classmethod
+    def _ratio(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            return v
+        if not 0 < v <= 1:
+            raise ValueError("ratio must be in (0, 1], 'moo' or 'gravac'")
+        return v
+
     @model_validator(mode="after")
     def _supported(self) -> AutoOptions:
+        if self.ratio == "gravac" and self.gravac is None:
+            self.gravac = GraVACOptions()
+        if self.ratio != "gravac" and self.gravac is not None:
+            raise ValueError("'gravac' options need ratio: gravac")
+        if self.gravac is not None and self.gravac.gain_denominator != "fed":
+            raise ValueError("auto takes GraVAC's gains against the error-fed vector only")
         if self.aggregation != "parameter":
             raise ValueError("auto syncs by parameter aggregation (skip: true) or gradient "
                              "aggregation every step (skip: false); aggregation must stay "
@@ -120,6 +145,12 @@ class _Compression(Flexible):
         self.costs: dict[str, float] = {}   # the last choice's modeled seconds
         self.now: str | None = None         # this step's collective
         self.prev: str | None = None        # the previous compressing-or-dense sync's
+        g = owner.opts.gravac
+        self.gravac = (None if g is None else GraVAC(
+            self.params, optimizer, comm, selector="topk",
+            **g.model_dump(exclude={"name", "selector"})))
+        self.calls = 0                      # compressing steps (GraVAC's window counter)
+        self.picked: tuple[list[float], str, float, float, torch.Tensor | None] | None = None
 
     def selection_estimate(self) -> float:
         fixed = self.owner.opts.selection_s
@@ -127,8 +158,10 @@ class _Compression(Flexible):
             return fixed
         return self.selection.value or 0.0
 
-    def choose(self, ctx: StepContext, ratio: float) -> tuple[float, str]:
+    def choose(self, ctx: StepContext, ratio: float, fed: torch.Tensor) -> tuple[float, str]:
         self.costs = {}
+        if self.gravac is not None:
+            ratio = self._gravac_ratio(ctx, fed)
         n, cond = self.num_params, ctx.conditions
         if cost_model.topk_count(n, ratio) >= n:
             self.now = "dense"
@@ -144,6 +177,28 @@ class _Compression(Flexible):
             switch = self.owner.opts.dense_switch and compressed >= dense
             self.now = "dense" if switch else choice.collective
         return (1.0, "dense") if self.now == "dense" else (ratio, self.now)
+
+    def _gravac_ratio(self, ctx: StepContext, fed: torch.Tensor) -> float:
+        """GraVAC's decision of this step (§3(a) steps 1–4) as a keep fraction."""
+        g = self.gravac
+        g.begin(ctx, self.calls)
+        self.calls += 1
+        local, idx_min, idx_c = g.measure(fed, fed, self.sparsifier.select)
+        decision, theta, gain, idx = g.decide(local, idx_min, idx_c)
+        self.picked = (local, decision, theta, gain, idx)
+        return 1.0 / theta
+
+    def chosen_indices(self, collective: str) -> torch.Tensor | None:
+        if self.picked is None or collective != "allgather":
+            return None
+        return self.picked[4]
+
+    def signals(self) -> dict[str, Any]:
+        out = super().signals()
+        if self.gravac is not None:
+            g = self.gravac.signals()
+            out.update({k: g[k] for k in GRAVAC_SIGNALS if k in g})
+        return out
 
     def stream_weight(self, ctx: StepContext) -> float | None:
         if ctx.streaming and self.owner.opts.weighting:
@@ -167,24 +222,50 @@ class _Compression(Flexible):
         """The previous sync's selection seconds, then (parameter aggregation) this rank's
         floating buffers."""
         spent, self.sparsifier.select_s = self.sparsifier.select_s, 0.0
-        return [spent, *self.owner.shared_buffers()]
+        return [spent, *self._gains(), *self.owner.shared_buffers()]
+
+    def _gains(self) -> list[float]:
+        """GraVAC's local gains when they ride in the message (piggyback consensus)."""
+        if self.gravac is None or self.gravac.consensus != "piggyback":
+            return []
+        return list(self.picked[0])
 
     def observe_piggyback(self, ctx: StepContext, means: list[float]) -> None:
         prev, self.prev = self.prev, self.now
-        if prev is not None and prev != "dense":
-            # STAR: only the broadcaster selected, so its time is the sum over ranks.
-            alone = prev != "allgather" and self.index == "star"
+        if prev is not None and (prev != "dense" or self.gravac is not None):
+            # STAR: only the broadcaster selected, so its time is the sum over ranks;
+            # GraVAC selects its level 1 on every rank, even before a dense step.
+            alone = self.gravac is None and prev != "allgather" and self.index == "star"
             self.selection.update(means[0] * (self.comm.world_size if alone else 1))
-        self.owner.set_buffers(means[1:])
+        gains = len(self._gains())
+        if gains:
+            self.gravac.agreed_from(means[1:1 + gains])
+        if self.gravac is not None:
+            self._gravac_sent()
+        self.owner.set_buffers(means[1 + gains:])
+
+    def _gravac_sent(self) -> None:
+        """GraVAC's bookkeeping of what this step sent (dense when the switch overrode)."""
+        _, decision, theta, gain, _ = self.picked
+        if self.now == "dense":
+            decision, theta, gain = "dense", 1.0, 1.0
+        n = self.num_params
+        k = n if theta == 1.0 else cost_model.topk_count(n, 1.0 / theta)
+        self.gravac.sent(theta, gain, decision, k, self.now)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "selection": self.selection.state_dict(),
-                "prev": self.prev}
+        out = {**super().state_dict(), "selection": self.selection.state_dict(),
+               "prev": self.prev, "calls": self.calls}
+        if self.gravac is not None:
+            out["gravac"] = self.gravac.state_dict()
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.selection.load_state_dict(state["selection"])
-        self.prev = state["prev"]
+        self.prev, self.calls = state["prev"], int(state["calls"])
+        if self.gravac is not None:
+            self.gravac.load_state_dict(state["gravac"])
 
 
 class Auto(SelSync):
@@ -203,8 +284,11 @@ class Auto(SelSync):
         # Parameter aggregation applies the aggregated pseudo-gradient with an outer SGD
         # (lr 1, no momentum); gradient aggregation steps the user's optimizer.
         self.outer = torch.optim.SGD(self.params, lr=1.0) if self.skip else None
+        sub = o.model_dump(include=set(COMPRESSION_KEYS))
+        if o.ratio == "gravac":         # the compression half's own ratio is then unused
+            sub["ratio"] = 1.0 / o.gravac.theta_min
         self.compression = _Compression(self, self.params, self.outer or optimizer, comm,
-                                        **o.model_dump(include=set(COMPRESSION_KEYS)))
+                                        **sub)
         self.anchor = flatten_params(self.params).clone() if self.skip else None
         self.decisions: Counter[str] = Counter()
         self.collectives: Counter[str] = Counter()
@@ -275,8 +359,11 @@ class Auto(SelSync):
 
     # -- reporting and state ---------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "auto": {"decisions": dict(self.decisions),
-                                              "collectives": dict(self.collectives)}}
+        out = {**super().summary(), "auto": {"decisions": dict(self.decisions),
+                                             "collectives": dict(self.collectives)}}
+        if self.compression.gravac is not None:
+            out.update(self.compression.gravac.summary())
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "compression": self.compression.state_dict(),

@@ -34,7 +34,7 @@ import copy
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
@@ -237,13 +237,38 @@ class GraVAC(Strategy):
 
     # -- the step ------------------------------------------------------------------------
     def step(self, ctx: StepContext) -> None:
-        self._record_throughput(ctx)
-        if not self.frozen and ctx.step > 0 and ctx.step % self.window == 0:
-            self._check(ctx.step)
+        self.begin(ctx)
         grad = flatten_grads(self.params)
         fed = self.sparsifier.feed(grad)
-        n = self.num_params
-        idx_min = self.sparsifier.select(fed, 1.0 / self.theta_min)      # level 1
+        local, idx_min, idx_c = self.measure(fed, grad, self.sparsifier.select)
+        decision, theta, gain, idx = self.decide(local, idx_min, idx_c)
+        piggy = {"gains": local} if self.consensus == "piggyback" else {}
+        res = aggregate(self.comm, fed, self.sparsifier, 1.0 / theta, "allgather",
+                        step=ctx.step, gain_norm=None, extras=piggy, indices=idx)
+        if piggy:
+            self.agreed_from(res.means(self.comm.world_size)["gains"])
+        assign_grads(self.params, res.total / self.comm.world_size)
+        self.optimizer.step()
+        self.sent(theta, gain, decision, res.k, res.collective)
+
+    # -- the step's parts (the ``auto`` strategy runs them around its own aggregation) ----
+    def begin(self, ctx: StepContext, step: int | None = None) -> None:
+        """UpdateStep for the previous step, then CheckGraVAC when a window ends at
+        ``step`` (default: the context's step; a caller that runs GraVAC on some steps
+        only counts its own)."""
+        step = ctx.step if step is None else step
+        self._record_throughput(ctx)
+        if not self.frozen and step > 0 and step % self.window == 0:
+            self._check(step)
+
+    def measure(self, fed: torch.Tensor, grad: torch.Tensor,
+                select: Callable[[torch.Tensor, float], torch.Tensor]
+                ) -> tuple[list[float], torch.Tensor, torch.Tensor]:
+        """Steps 2–3: level 1 (``select`` at θ_min) and level 2 (top-k of level 1 at θ_c) of
+        the error-fed ``fed``, and this rank's smoothed gains [δ_min, δ_c]. Returns (gains,
+        level-1 indices, level-2 indices)."""
+        n = fed.numel()
+        idx_min = select(fed, 1.0 / self.theta_min)                       # level 1
         v_min = fed[idx_min]
         if self.theta_c > self.theta_min:                                 # level 2
             v_c, idx_c = multilevel_topk(v_min, idx_min, topk_count(n, 1.0 / self.theta_c))
@@ -254,33 +279,37 @@ class GraVAC(Strategy):
                  self.c_gain.update(self._norm(v_c), den)]
         if self.gain_denominator == "fed":
             local = [min(1.0, max(0.0, g)) for g in local]
+        return local, idx_min, idx_c
+
+    def decide(self, local: list[float], idx_min: torch.Tensor, idx_c: torch.Tensor
+               ) -> tuple[str, float, float, torch.Tensor | None]:
+        """Step 4 on agreed gains (this step's, by a tiny allreduce, when no piggybacked
+        ones are pending): (decision, θ, gain, indices to send; None when dense)."""
         if self._agreed is None:                                         # consensus (§0.6)
             d_min, d_c = agree_mean(self.comm, local)
         else:
             d_min, d_c = self._agreed
         self.gains = (d_min, d_c)
-
         if d_c >= self.epsilon and self.theta_c > self.theta_min:
-            decision, theta, gain, idx = "candidate", self.theta_c, d_c, idx_c
-        elif d_min >= self.epsilon:
-            decision, theta, gain, idx = "min", self.theta_min, d_min, idx_min
-        else:
-            decision, theta, gain, idx = "dense", 1.0, 1.0, None
-        piggy = {"gains": local} if self.consensus == "piggyback" else {}
-        res = aggregate(self.comm, fed, self.sparsifier, 1.0 / theta, "allgather",
-                        step=ctx.step, gain_norm=None, extras=piggy, indices=idx)
-        if piggy:
-            d = res.means(self.comm.world_size)["gains"]
-            self._agreed = (d[0], d[1])
-        assign_grads(self.params, res.total / self.comm.world_size)
-        self.optimizer.step()
+            return "candidate", self.theta_c, d_c, idx_c
+        if d_min >= self.epsilon:
+            return "min", self.theta_min, d_min, idx_min
+        return "dense", 1.0, 1.0, None
 
+    def agreed_from(self, means: list[float]) -> None:
+        """The cluster means of the gains that rode in this step's message (piggyback
+        consensus), for the next step's tests."""
+        self._agreed = (means[0], means[1])
+
+    def sent(self, theta: float, gain: float, decision: str, k: int, collective: str) -> None:
+        """Bookkeeping after the aggregation: what was sent, counters and signals."""
+        d_min, d_c = self.gains
         self._sent = (theta, gain)
         self.cf_steps[_cf_key(theta)] += 1
         self.decisions[decision] += 1
         self._signals = {
-            "cf": theta, "ratio": 1.0 / theta, "k": res.k,
-            "collective": res.collective, "decision": decision, "gain": gain,
+            "cf": theta, "ratio": 1.0 / theta, "k": k,
+            "collective": collective, "decision": decision, "gain": gain,
             "delta_min": d_min, "delta_c": d_c, "theta_min": self.theta_min,
             "theta_c": self.theta_c, "frozen": self.frozen,
         }

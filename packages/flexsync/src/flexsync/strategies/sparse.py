@@ -259,7 +259,7 @@ class SparseStrategy(Strategy):
         n, world = self.num_params, self.comm.world_size
         online = self.controller is not None and self.controller.probes(ctx.step)
         cands = candidate_gains(fed, self.controller.candidates, self.gain_norm) if online else []
-        c, collective = self.choose(ctx, c)
+        c, collective = self.choose(ctx, c, fed)
         k = cost_model.topk_count(n, c)
         weight = self.stream_weight(ctx)
         extras = {"candidates": cands, "piggyback": self.piggyback(grad)}
@@ -267,7 +267,8 @@ class SparseStrategy(Strategy):
             extras["batch"] = [weight]
         res = aggregate(self.comm, fed, self.sparsifier, c, collective, step=ctx.step,
                         index=self.index, var_score=self._var_score(), gain_norm=self.gain_norm,
-                        extras=extras, weight=1.0 if weight is None else weight)
+                        extras=extras, weight=1.0 if weight is None else weight,
+                        indices=self.chosen_indices(collective))
         ex = res.means(world)
         gain = ex["gain"][0]
         self.update(res)
@@ -286,13 +287,18 @@ class SparseStrategy(Strategy):
             self.ratio = self.controller.ratio
 
     # -- the step's choices and update (subclass hooks) --------------------------------------
-    def choose(self, ctx: StepContext, ratio: float) -> tuple[float, str]:
+    def choose(self, ctx: StepContext, ratio: float, fed: torch.Tensor) -> tuple[float, str]:
         """(keep fraction, collective) of this step, given the ratio the controller (or the
-        static option) wants: by default that ratio through :meth:`collective`, dense when
-        k = max(1, ⌊c·n⌋) reaches n."""
+        static option) wants and the error-fed vector: by default that ratio through
+        :meth:`collective`, dense when k = max(1, ⌊c·n⌋) reaches n."""
         if cost_model.topk_count(self.num_params, ratio) >= self.num_params:
             return ratio, "dense"
         return ratio, self.collective(ctx, ratio)
+
+    def chosen_indices(self, collective: str) -> torch.Tensor | None:
+        """Indices already selected for an allgather this step (None, the default: the
+        aggregation selects them)."""
+        return None
 
     def stream_weight(self, ctx: StepContext) -> float | None:
         """This rank's weight in a weighted aggregate (ScaDLES §4.2: its batch size), riding
