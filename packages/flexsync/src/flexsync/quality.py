@@ -210,11 +210,14 @@ class Record:
     scalable: bool
 
 
-def priced_curve(rows: list[dict[str, Any]], cfg: Config, params: int
-                 ) -> list[tuple[int, float]]:
+def priced_curve(rows: list[dict[str, Any]], cfg: Config, params: int,
+                 bookkeeping: bool = True) -> list[tuple[int, float]]:
     """(step, modeled time after the step) under ``cfg.network``, recomputed from the rows'
-    compute times and collective records as the run's own clock would have."""
+    compute times and collective records as the run's own clock would have. Without
+    ``bookkeeping`` the loop's own per-step collectives (the non-finite flag and the agreed
+    statistics) are left out: how the suite prices torch DDP, whose users pay neither."""
     from flexsync.train.assemble import conditions_from
+    from flexsync.train.loop import bookkeeping_records
 
     net = cfg.network
     scale = net.model_params / params if net.model_params else 1.0
@@ -226,6 +229,8 @@ def priced_curve(rows: list[dict[str, Any]], cfg: Config, params: int
             spe = r["step"] / r["epoch"]
         epoch = int((r["step"] - 1) / spe) if spe else 0
         recs = [Record(k, a, n, bool(s)) for k, a, n, s in r["comm"]]
+        if bookkeeping:
+            recs += bookkeeping_records("waits" in r)
         clock.advance(r["step"] - 1, epoch, r["step_compute_s"], recs,
                       other_s=r.get("step_other_s", 0.0))
         out.append((r["step"], clock.now))
@@ -270,7 +275,9 @@ def outcomes(cell: Cell, target: float) -> list[Outcome]:
         else:
             cfg = _config(cell.workload, cell.strategy, regime, cell.seed, cell.cfg.workers,
                           cell.overrides)
-            times, clock = dict(priced_curve(rows, cfg, summary["params"])), "modeled"
+            plain_ddp = STRATEGIES[cell.strategy]["name"] == "ddp"
+            times = dict(priced_curve(rows, cfg, summary["params"], bookkeeping=not plain_ddp))
+            clock = "modeled"
         out.append(Outcome(cell.workload, cell.strategy, regime, cell.seed, final,
                            times[rows[-1]["step"]], None if hit is None else times[hit["step"]],
                            None if hit is None else hit["bytes_sent"], summary["bytes_sent"],
@@ -387,7 +394,10 @@ def report(cells: list[Cell], out: Path, command: str, regimes: list[str]) -> st
              "seeds minus 1 point (accuracy) or plus 2 % (perplexity). Intervals: Student-t "
              "95 % over seeds. \"not reached\" = at least one seed never reached the target "
              "within the budget (no speed-up is computed then). Modeled time = measured compute "
-             "(thread CPU time, slowest worker) + α-β priced communication. On an emulated "
+             "(thread CPU time, slowest worker) + α-β priced communication, including the "
+             "training loop's own two small collectives per step (a non-finite flag and the "
+             "agreed step statistics), except for the torch DDP rows, priced as a plain DDP "
+             "user runs them. On an emulated "
              "link the time is wall time; beside it, the run's own modeled clock (compute + "
              "communication priced under the live α-β estimate) and its ratio to wall time.\n"]
     if missing:
