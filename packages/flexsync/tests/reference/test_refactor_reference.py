@@ -53,7 +53,7 @@ CASES: dict[str, dict] = {
     "fedavg": {"strategy": {"name": "fedavg", "period_steps": 4}},
     "localsgd": {"strategy": {"name": "localsgd", "average_every": 5}},
     "gravac": {"strategy": {"name": "gravac", "window": 5, "epsilon": 0.3, **FP32_TOPK}},
-    "accordion": {"strategy": {"name": "accordion", "window": 5, **FP32_TOPK}},
+    "accordion": {"strategy": {"name": "accordion", "window": 5, "interval": 1, **FP32_TOPK}},
     "scadles": {"strategy": {"name": "scadles", "ratio": 0.1},
                 "stream": {"rates": [40.0, 80.0], "tau": 0.25}},
     # the defaults since issue 20: adaptive-threshold selection, fp16 values, coded indices

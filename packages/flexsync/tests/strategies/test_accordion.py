@@ -47,3 +47,31 @@ def test_detector_goes_from_low_to_high_cf_in_agreement(run_workers):
         # one allgather: k fp16 values + k coded indices + the gain + the piggybacked norm sum
         assert records == [("allgather", allgather_nbytes(N_PARAMS, k, 2, "fp16"))]
     assert res[0][1] == {"accordion": {"cf_steps": {"10": 10, "100": 2}}}
+
+
+def _slow_growth(interval):
+    """A cluster gradient whose scale grows 1.5 % a step for 300 steps: sixfold overall, yet
+    never 20 % between consecutive steps (the CNN workload's signal grew like this)."""
+    def work():
+        model = Flat()
+        opts = {} if interval is None else {"interval": interval}
+        strat = Accordion(model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0),
+                          Communicator(), **opts)
+        cfs = []
+        for step in range(300):
+            g = 1.015 ** step * torch.randn(N_PARAMS,
+                                            generator=torch.Generator().manual_seed(step))
+            model.a.grad, model.b.grad = g[:400].clone(), g[400:].clone()
+            strat.step(StepContext(step, 0.0))
+            cfs.append(strat.signals()["cf"])
+        return cfs
+    return work
+
+
+def test_the_default_detector_sees_a_signal_that_grows_slowly_but_steadily(run_workers):
+    default = run_workers(_slow_growth(None), 2)[0]
+    per_step = run_workers(_slow_growth(1), 2)[0]
+    # per-step comparison: the window fills, then no step changes the smoothed signal by 20 %
+    assert set(per_step[120:]) == {1000.0}
+    # the default compares with 100 steps earlier: a 4.4x growth is critical all along
+    assert set(default[120:]) == {10.0}

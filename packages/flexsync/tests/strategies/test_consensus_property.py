@@ -32,7 +32,8 @@ ADAPTIVE = {
     "flexible": {"ratio": "moo", "moo": MOO},
     "gravac": {"theta_min": 2, "theta_max": 64, "window": 2, "epsilon": 0.5, "omega": 0.5,
                "consensus": "piggyback"},
-    "accordion": {"low_cf": 2, "high_cf": 50, "window": 2, "smoothing": 0.5, "eta": 0.5},
+    "accordion": {"low_cf": 2, "high_cf": 50, "window": 2, "smoothing": 0.5, "eta": 0.5,
+                  "interval": 1},
     "selsync": {"delta": 0.6, "window": 2, "smoothing": 0.5},   # local votes differ
     "scadles": {"ratio": 0.1, "delta": 0.9, "smoothing": 0.5, "base_batch": 24},
     "fedavg": {"fraction": 0.5, "period_steps": 1, "period_epochs": None},   # drawn per round

@@ -18,7 +18,8 @@ def test_gravac_and_accordion_configs_defaults_and_rejections():
             g.gain_smoothing, g.gain_norm) == (10, 1000, "exponential", 0.7, 0.01, 500, None,
                                                "ratio_of_ewma", "sq")
     a = build_config({"strategy": "accordion"}).strategy
-    assert (a.low_cf, a.high_cf, a.eta, a.window, a.smoothing) == (10, 1000, 0.2, 100, 0.02)
+    assert (a.low_cf, a.high_cf, a.eta, a.window, a.smoothing, a.interval) == \
+        (10, 1000, 0.2, 100, 0.02, 100)
     for tree, key in [({"strategy": {"name": "gravac", "theta_min": 100, "theta_max": 50}},
                        "strategy"),
                       ({"strategy": {"name": "gravac", "policy": "linear"}}, "strategy.policy"),
