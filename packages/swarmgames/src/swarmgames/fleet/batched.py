@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from swarmgames.fleet.config import AamConfig
-from swarmgames.fleet.parallel import REQ_F, VP_F
+from swarmgames.fleet.parallel import REQ_F, VEH_F, VP_F
 from swarmgames.fleet.sim import (
     DELIVERED,
     EXPIRED,
@@ -256,8 +256,10 @@ class AamBlock:
         picked[wb, wi] = 1.0
         return picked
 
-    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
-        """Advance every copy one decision step with ``actions`` (B, N)."""
+    def step(self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None
+             ) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+        """Advance every copy one decision step with ``actions`` (B, N); observations are
+        written into ``out`` (arrays of the observation shapes) when given."""
         c = self.cfg
         a = np.array(actions, dtype=int)
         if a.shape != (self.B, self.n):
@@ -313,11 +315,12 @@ class AamBlock:
             self._arrivals()
         self._refresh()
         trunc = self.cycles >= self.max_cycles or self.t >= c.steps
-        return self.observe(), self.last_agent_rewards.copy(), trunc
+        return self.observe(out), self.last_agent_rewards.copy(), trunc
 
     # ------------------------------------------------------------------ outputs
-    def observe(self) -> dict[str, np.ndarray]:
-        """Observations of every vehicle of every copy (the arrays of ``AamParallelEnv``)."""
+    def observe(self, out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Observations of every vehicle of every copy (the arrays of ``AamParallelEnv``),
+        written into ``out`` when given (the (B, N, N, 5) vehicle block directly, no copy)."""
         B, n, V, R = self.B, self.n, self.V, self.R
         side = self.cfg.network.side_km
         pos = self.positions()
@@ -361,15 +364,23 @@ class AamBlock:
             rmask[sb, si, slot] = 1
         ov_veh = self.obs_veh
         vm = ov_veh.astype(np.int8)
-        rel = [np.where(ov_veh, (pos[:, None, :, col] - pos[:, :, None, col]) / side, 0.0)
-               .astype(np.float32) for col in (0, 1)]
-        veh = np.stack([*rel, ov_veh & (self.fleet[None, :] == self.fleet[:, None]),
-                        ov_veh & flying[:, None, :],
-                        np.where(ov_veh, self.cls[None, None, :], 0).astype(np.float32)],
-                       axis=3, dtype=np.float32)
-        return {"self": own, "vertiports": vps, "vertiport_mask": ov.astype(np.int8),
-                "requests": req, "request_mask": rmask, "vehicles": veh, "vehicle_mask": vm,
-                "action_mask": self.mask.astype(np.int8)}
+        veh = (np.empty((B, n, n, VEH_F), dtype=np.float32) if out is None
+               else out["vehicles"])
+        for col in (0, 1):
+            veh[..., col] = np.where(ov_veh, (pos[:, None, :, col] - pos[:, :, None, col])
+                                     / side, 0.0)
+        veh[..., 2] = ov_veh & (self.fleet[None, :] == self.fleet[:, None])
+        veh[..., 3] = ov_veh & flying[:, None, :]
+        veh[..., 4] = np.where(ov_veh, self.cls[None, None, :], 0)
+        obs = {"self": own, "vertiports": vps, "vertiport_mask": ov.astype(np.int8),
+               "requests": req, "request_mask": rmask, "vehicles": veh, "vehicle_mask": vm,
+               "action_mask": self.mask.astype(np.int8)}
+        if out is None:
+            return obs
+        for key, val in obs.items():
+            if key != "vehicles":
+                out[key][...] = val
+        return out
 
     def state(self) -> np.ndarray:
         """(B, 7N + V + 1) global states (as ``AamParallelEnv.state``)."""
@@ -418,6 +429,7 @@ class BatchedAam:
         self.cfg, self.seeds = cfg, seeds
         self.B, self.n = len(seeds), cfg.n_vehicles
         self.n_actions = cfg.n_actions
+        self._spec = {k: (v.shape[1:], v.dtype) for k, v in self.blocks[0].observe().items()}
 
     @staticmethod
     def _join(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -427,20 +439,24 @@ class BatchedAam:
 
     def reset(self) -> dict[str, np.ndarray]:
         """Initial observations of every copy."""
-        return self._join([b.reset() for b in self.blocks])
+        obs = self._join([b.reset() for b in self.blocks])
+        self._spec = {k: (v.shape[1:], v.dtype) for k, v in obs.items()}
+        return obs
 
     def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
-        """One decision step of every copy with ``actions`` (B, N)."""
+        """One decision step of every copy with ``actions`` (B, N).  The blocks write their
+        observations straight into fresh (B, ...) arrays (no concatenation of blocks)."""
         actions = np.asarray(actions, dtype=int)
         if actions.shape != (self.B, self.n):
             raise ValueError(f"actions must have shape {(self.B, self.n)}, "
                              f"got {actions.shape}")
-        out, lo = [], 0
+        obs = {k: np.empty((self.B, *shape), dtype=dt) for k, (shape, dt) in self._spec.items()}
+        rewards, lo, trunc = np.empty((self.B, self.n)), 0, False
         for b in self.blocks:
-            out.append(b.step(actions[lo: lo + b.B]))
+            view = {k: v[lo: lo + b.B] for k, v in obs.items()}
+            _, rewards[lo: lo + b.B], trunc = b.step(actions[lo: lo + b.B], view)
             lo += b.B
-        return (self._join([o[0] for o in out]), np.concatenate([o[1] for o in out]),
-                out[0][2])
+        return obs, rewards, trunc
 
     def action_masks(self) -> np.ndarray:
         """(B, N, A) feasible actions of every vehicle of every copy."""
