@@ -285,10 +285,13 @@ def outcomes(cell: Cell, target: float) -> list[Outcome]:
     return out
 
 
-def dense_target(cells: list[Cell], workload: str) -> float:
-    """The workload's target: mean final dense quality over the suite's seeds, less the
-    tolerance. One dense run per seed counts: a modeled-regime run where the suite has one,
-    else the emulated run (the same training; only the clock differs)."""
+def dense_targets(cells: list[Cell], workload: str) -> dict[int, float]:
+    """The workload's target for each seed: that seed's final dense quality, less the
+    tolerance, so every run is held to dense trained from the same seed (same initialisation,
+    same data order). A pooled mean failed on the transformer, whose dense seeds end 13.1-16.3
+    in perplexity at this budget: two of three dense runs missed their own mean + 2 %.
+    One dense run per seed counts: a modeled-regime run where the suite has one, else the
+    emulated run (the same training; only the clock differs)."""
     from flexsync.train.metrics import read_metrics
 
     w = WORKLOADS[workload]
@@ -302,7 +305,7 @@ def dense_target(cells: list[Cell], workload: str) -> float:
             finals[c.seed] = _quality(evals[-1], w.metric)
     if not finals:
         raise ValueError(f"workload {workload!r}: the suite needs its dense runs for a target")
-    return w.target(statistics.mean(finals.values()))
+    return {seed: w.target(v) for seed, v in finals.items()}
 
 
 # -- statistics and report ------------------------------------------------------------------
@@ -351,7 +354,7 @@ def _table(workload: str, regime: str, rows: list[dict[str, Any]], target: float
     tgt = f"{100 * target:.1f} % accuracy" if acc else f"perplexity {target:.2f}"
     clock = rows[0]["clock"] if rows else "modeled"
     wall = clock == "wall"          # an emulated link: also show the modeled clock's error
-    lines = [f"#### {workload} · {regime} (target {tgt}; {clock} time)\n",
+    lines = [f"#### {workload} · {regime} (mean target {tgt}; {clock} time)\n",
              f"| strategy | reached | {clock} s to target | vs dense | bytes/worker to target "
              f"| final {'accuracy %' if acc else 'perplexity'} | {clock} s total |"
              + (" modeled s total | modeled / wall |" if wall else ""),
@@ -380,18 +383,22 @@ def report(cells: list[Cell], out: Path, command: str, regimes: list[str]) -> st
     results: list[Outcome] = []
     targets = {}
     for w in dict.fromkeys(c.workload for c in cells):
-        targets[w] = dense_target(cells, w)
+        targets[w] = dense_targets(cells, w)
         for c in cells:
             if c.workload == w:
-                results += outcomes(c, targets[w])
+                if c.seed not in targets[w]:
+                    raise ValueError(f"workload {w!r}: seed {c.seed} has no dense run, so no "
+                                     "target; add the seed to the dense runs")
+                results += outcomes(c, targets[w][c.seed])
     with (out / "quality.jsonl").open("w") as f:
         for o in results:
-            f.write(json.dumps({**vars(o), "target": targets[o.workload]}) + "\n")
+            f.write(json.dumps({**vars(o), "target": targets[o.workload][o.seed]}) + "\n")
     seeds = sorted({c.seed for c in cells})
     workers = cells[0].cfg.workers
     lines = ["# Time to dense quality\n", f"`{command}`\n",
-             f"{workers} workers, seeds {seeds}; target = mean final dense quality of these "
-             "seeds minus 1 point (accuracy) or plus 2 % (perplexity). Intervals: Student-t "
+             f"{workers} workers, seeds {seeds}; target, per seed: the final quality of dense "
+             "trained from that seed, minus 1 point (accuracy) or plus 2 % (perplexity); the "
+             "table titles give their mean. Intervals: Student-t "
              "95 % over seeds. \"not reached\" = at least one seed never reached the target "
              "within the budget (no speed-up is computed then). Modeled time = measured compute "
              "(thread CPU time, slowest worker) + α-β priced communication, including the "
@@ -406,9 +413,10 @@ def report(cells: list[Cell], out: Path, command: str, regimes: list[str]) -> st
     for w in targets:
         lines.append(f"## {w}\n")
         for regime in regimes:
-            rows = summarize(results, w, regime, targets[w])
+            mean_target = statistics.mean(targets[w].values())
+            rows = summarize(results, w, regime, mean_target)
             if rows:
-                lines += _table(w, regime, rows, targets[w])
+                lines += _table(w, regime, rows, mean_target)
         _plots(results, w, regimes, out)
         lines.append(f"Plots: quality-{w}-ttt.png, quality-{w}-pareto.png\n")
     text = "\n".join(lines)
