@@ -21,7 +21,7 @@ from flexsync.integrations.lightning import FlexsyncDDPStrategy  # noqa: E402
 
 
 @pytest.mark.parametrize("args, kwargs, match", [
-    (("dense",), {}, r"strategy must be one of \['topk', 'artopk', 'flexible'\]"),
+    (("dense",), {}, r"strategy must be one of \['topk', 'artopk', 'flexible', 'auto'\]"),
     (("topk",), {"ratio": 2.0}, r"strategy\.ratio"),
     (("artopk",), {"hook_options": {"index": "middle"}}, r"strategy\.index"),
 ])
