@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from swarmgames.core.blocks import make_blocks
 from swarmgames.fleet.config import AamConfig
 from swarmgames.fleet.parallel import REQ_F, VEH_F, VP_F
 from swarmgames.fleet.sim import (
@@ -419,14 +420,9 @@ class BatchedAam:
     def __init__(self, cfg: AamConfig, seeds: list[int] | np.ndarray,
                  max_obs_requests: int = 16, max_cycles: int | None = None,
                  block: int = 64) -> None:
-        seeds = [int(s) for s in seeds]
-        if len(seeds) < 1:
-            raise ValueError("seeds must name at least one environment")
-        if block < 1:
-            raise ValueError(f"block must be >= 1, got {block}")
-        self.blocks = [AamBlock(cfg, seeds[i: i + block], max_obs_requests, max_cycles)
-                       for i in range(0, len(seeds), block)]
-        self.cfg, self.seeds = cfg, seeds
+        self.seeds, self.blocks = make_blocks(
+            seeds, block, lambda s: AamBlock(cfg, s, max_obs_requests, max_cycles))
+        self.cfg = cfg
         self.B, self.n = len(seeds), cfg.n_vehicles
         self.n_actions = cfg.n_actions
         self._spec = {k: (v.shape[1:], v.dtype) for k, v in self.blocks[0].observe().items()}

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from swarmgames.core.blocks import make_blocks
 from swarmgames.core.channel import Channel
 from swarmgames.core.kinematics import DoubleIntegrator, acceleration_labels
 from swarmgames.games.config import FlockConfig
@@ -237,14 +238,9 @@ class BatchedFlock:
 
     def __init__(self, cfg: FlockConfig, seeds: list[int] | np.ndarray, max_nbrs: int = 8,
                  max_cycles: int | None = None, block: int = 64) -> None:
-        seeds = [int(s) for s in seeds]
-        if len(seeds) < 1:
-            raise ValueError("seeds must name at least one environment")
-        if block < 1:
-            raise ValueError(f"block must be >= 1, got {block}")
-        self.blocks = [FlockBlock(cfg, seeds[i: i + block], max_nbrs, max_cycles)
-                       for i in range(0, len(seeds), block)]
-        self.cfg, self.seeds = cfg, seeds
+        self.seeds, self.blocks = make_blocks(
+            seeds, block, lambda s: FlockBlock(cfg, s, max_nbrs, max_cycles))
+        self.cfg = cfg
         self.B, self.n = len(seeds), cfg.n_agents
         self.n_labels = self.blocks[0].n_labels
 
