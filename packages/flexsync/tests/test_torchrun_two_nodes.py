@@ -75,6 +75,10 @@ def _listening(ns: str) -> list[str]:
     return [line.split()[3] for line in out.splitlines() if line.strip()]
 
 
+# Slow (about 100 s) and sensitive to machine load: on a loaded 2-core machine (load 6-13) a
+# run that had finished its 60 steps once aborted at exit ("terminate called without an
+# active exception", SIGABRT in gloo's teardown), so both agents reported failure.
+@pytest.mark.slow
 @pytest.mark.skipif(_namespaces_work() is not None, reason=str(_namespaces_work()))
 def test_two_nodes_train_restart_and_resume(tmp_path, two_nodes):
     out = tmp_path / "run"
