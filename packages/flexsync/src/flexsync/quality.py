@@ -325,8 +325,7 @@ def _fmt(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     return f"{m:.{digits}f}" if len(values) < 2 else f"{m:.{digits}f} ± {h:.{digits}f}"
 
 
-def summarize(results: list[Outcome], workload: str, regime: str, target: float
-              ) -> list[dict[str, Any]]:
+def summarize(results: list[Outcome], workload: str, regime: str) -> list[dict[str, Any]]:
     """One row per strategy: reached k/n, time to target, speed-up against dense (only when
     every seed of both reached), bytes to target, final quality."""
     mine = [o for o in results if o.workload == workload and o.regime == regime]
@@ -414,7 +413,7 @@ def report(cells: list[Cell], out: Path, command: str, regimes: list[str]) -> st
         lines.append(f"## {w}\n")
         for regime in regimes:
             mean_target = statistics.mean(targets[w].values())
-            rows = summarize(results, w, regime, mean_target)
+            rows = summarize(results, w, regime)
             if rows:
                 lines += _table(w, regime, rows, mean_target)
         _plots(results, w, regimes, out)
@@ -433,7 +432,7 @@ def _plots(results: list[Outcome], workload: str, regimes: list[str], out: Path)
     regs = [r for r in regimes if any(o.workload == workload and o.regime == r for o in results)]
     fig, axes = plt.subplots(len(regs), 1, figsize=(8, 2.6 * len(regs)), squeeze=False)
     for ax, regime in zip(axes[:, 0], regs, strict=True):
-        rows = summarize(results, workload, regime, 0.0)
+        rows = summarize(results, workload, regime)
         names = [r["strategy"] for r in rows]
         means = [t_interval(r["ttt"])[0] if r["ttt"] else 0.0 for r in rows]
         errs = [t_interval(r["ttt"])[1] if r["ttt"] else 0.0 for r in rows]
@@ -445,7 +444,7 @@ def _plots(results: list[Outcome], workload: str, regimes: list[str], out: Path)
     _save(fig, out / f"quality-{workload}-ttt.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     first = regs[0] if regs else None
-    for i, r in enumerate(summarize(results, workload, first, 0.0) if first else []):
+    for i, r in enumerate(summarize(results, workload, first) if first else []):
         tot = [o.bytes_total for o in results if o.workload == workload and o.regime == first
                and o.strategy == r["strategy"]]
         ax.scatter(statistics.mean(tot), statistics.mean(r["final"]), color=f"C{i % 10}")
