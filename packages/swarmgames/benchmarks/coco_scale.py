@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -56,18 +57,23 @@ def main() -> None:
         print(json.dumps(one(a.one, a.stages, a.seed)))
         return
     rows = []
+    load_before = os.getloadavg()
     for n in a.sizes:
         res = subprocess.run([sys.executable, __file__, "--one", str(n), "--stages",
                               str(a.stages), "--seed", str(a.seed)], capture_output=True,
                              text=True, check=True)
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
+    load_after = os.getloadavg()
     if a.out:
         keys = list(rows[0])
         lines = ["# CoCo stage cost against N", "",
                  f"Command: `python packages/swarmgames/benchmarks/coco_scale.py --sizes "
                  f"{' '.join(map(str, a.sizes))} --stages {a.stages} --out {a.out}` "
                  "(OMP_NUM_THREADS=1, shared 2-core CPU)", "",
+                 "Load average (1/5/15 min) on the shared 2 cores: "
+                 f"{' / '.join(f'{x:.2f}' for x in load_before)} before, "
+                 f"{' / '.join(f'{x:.2f}' for x in load_after)} after.", "",
                  "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(f"{r[k]:.4g}" for k in keys) + " |" for r in rows]
         a.out.write_text("\n".join(lines) + "\n")
