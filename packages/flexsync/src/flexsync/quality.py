@@ -102,6 +102,11 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "gravac": {"name": "gravac"},
     "accordion": {"name": "accordion"},
     "selsync": {"name": "selsync"},
+    # SelSync whose syncs send the change since the last sync in int8 / fp16 (error-fed;
+    # strategies/local.py): int8 fixed in advance as the codec whose message (~1/4 of fp32)
+    # is in PowerSGD rank 4's range on the 1 M-parameter transformer
+    "selsync-int8": {"name": "selsync", "sync_values": "int8"},
+    "selsync-fp16": {"name": "selsync", "sync_values": "fp16"},
     "flexible-100x": {"name": "flexible", "ratio": 0.01},
     "flexible-moo": {"name": "flexible", "ratio": "moo"},
     # issue #19: DiLoCo at H = 10, uncompressed and with 10x top-k int8 pseudo-gradients,

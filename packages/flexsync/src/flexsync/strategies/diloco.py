@@ -36,14 +36,9 @@ from pydantic import AliasChoices, Field, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_any
+from flexsync.comm.lowbit import encode
 from flexsync.compress import Sparsifier
-from flexsync.compress.quantize import (
-    cast,
-    chunk_absmax,
-    dequantize_int8,
-    int8_levels,
-    quantize_int8,
-)
+from flexsync.compress.quantize import int8_levels
 from flexsync.net.cost_model import topk_count
 from flexsync.strategies.base import StepContext
 from flexsync.strategies.grads import assign_params, flatten_params
@@ -99,6 +94,8 @@ class DiLoCoOptions(LocalUpdateOptions):
                              "use a fixed h with fragments")
         if self.min_h > self.max_h:
             raise ValueError("\x1fmin_h\x1fmust not exceed max_h")
+        if self.sync_values != "fp32":
+            raise ValueError("\x1fsync_values\x1fdiloco's wire type is compress.values")
         if self.sync_optimizer_state:
             raise ValueError("\x1fsync_optimizer_state\x1fdiloco keeps the inner optimizer "
                              "state local (the outer step restarts every replica)")
@@ -252,7 +249,8 @@ class DiLoCo(LocalUpdateStrategy):
             idx, _ = broadcast_index_set(comm, fed, c.ratio, k, round_, c.index, sp.select)
         vals = fed if idx is None else fed[idx]
         gather = idx is not None and c.index == "allgather"
-        wire, decode = self._encode(vals, 1 if gather else comm.world_size)
+        wire, decode = encode(comm, vals, c.values, c.chunk,
+                              1 if gather else comm.world_size)
         sent = decode(wire)
         if gather:
             codes = comm.allgather(wire, tag="values")
@@ -271,18 +269,6 @@ class DiLoCo(LocalUpdateStrategy):
             residual[idx] -= sent
         sp.ef.residual.copy_(residual)
         return total
-
-    def _encode(self, vals: torch.Tensor, summands: int):
-        """(wire tensor, decoder to float32) for the configured value codec; int8 agrees on
-        the per-chunk scales first (one small accounted allreduce-MAX)."""
-        c = self.opts.compress
-        if c.values != "int8":
-            return cast(vals, c.values), lambda w: w.float()
-        absmax = self.comm.allreduce(chunk_absmax(vals, c.chunk), op="max", tag="scales",
-                                     scalable=False)
-        levels = int8_levels(summands)
-        return (quantize_int8(vals, absmax, c.chunk, levels),
-                lambda w: dequantize_int8(w, absmax, c.chunk, levels))
 
     # -- reporting and state ---------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class FedAvgOptions(LocalUpdateOptions):
             raise ValueError("give either 'period_epochs' or 'period_steps', not both")
         if self.period_epochs is None and self.period_steps is None:
             self.period_epochs = 0.25
+        if self.fraction < 1 and self.sync_values != "fp32":
+            raise ValueError("\x1fsync_values\x1fa fraction below 1 averages a subset whose "
+                             "replicas differ; compact sync values need fraction 1")
         return self
 
 

@@ -8,6 +8,14 @@
   default: the paper keeps it local). For a subset S (FedAvg's fraction C) ranks outside S
   contribute zeros and keep their weights; the collective is still world-wide, so it is priced
   as a full allreduce (an upper bound on a subset allreduce).
+* **Compact averaging** (``sync_values``: fp16, bf16 or int8; fp32 by default): a sync over
+  every worker starts from identical replicas (the previous sync made them so), so averaging the
+  weights equals averaging each worker's change since that sync, w ← w_sync + mean_m(w_m −
+  w_sync). The change is small and smooth, so it survives a low-bit wire type where the weights
+  themselves would not; what the codec loses is error-fed into the next sync. fp16/bf16 halve
+  the message, int8 (one agreed scale per 2048 entries, :mod:`flexsync.comm.lowbit`)
+  quarters it. Not with FedAvg subsets (their replicas differ at a sync) nor with
+  ``sync_optimizer_state`` (the optimizer's state appears after the first step).
 * **Evaluation** (``eval_model``): between syncs the replicas differ, and the loop evaluates each
   rank's replica on its own slice of the test set, which would mix models. With "average" (the
   default) :meth:`before_eval` swaps in the replica mean w̄ and :meth:`after_eval` restores the
@@ -24,14 +32,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from flexsync.comm import Communicator
 from flexsync.comm.consensus import agree_mean
+from flexsync.comm.lowbit import encode
+from flexsync.compress.quantize import int8_levels
 from flexsync.strategies.base import Strategy
 from flexsync.strategies.options import Options
 
 EVAL_MODELS = ("average", "local")
+INT8_CHUNK = 2048           # int8 sync: entries sharing one scale (DiLoCo's default too)
 
 
 class LocalUpdateOptions(Options):
@@ -41,6 +52,16 @@ class LocalUpdateOptions(Options):
     sync_optimizer_state: bool = False
     eval_model: Literal["average", "local"] = "average"
     divergence_every: int = Field(0, ge=0, description="log replica divergence every N steps")
+    sync_values: Literal["fp32", "fp16", "bf16", "int8"] = Field(
+        "fp32", description="wire type of a sync: fp32 averages the weights; fp16, bf16 and "
+        "int8 average the change since the last sync, error-fed")
+
+    @model_validator(mode="after")
+    def _compact_needs_plain_state(self) -> LocalUpdateOptions:
+        if self.sync_values != "fp32" and self.sync_optimizer_state:
+            raise ValueError("\x1fsync_values\x1fcompact averaging sends the change since the "
+                             "last sync; use fp32 with sync_optimizer_state")
+        return self
 
 
 class LocalUpdateStrategy(Strategy):
@@ -58,6 +79,14 @@ class LocalUpdateStrategy(Strategy):
         self.steps_local = 0
         self.in_sync = True          # replicas identical (true at start: rank 0 broadcasts)
         self._stash: list[torch.Tensor] | None = None
+        self.sync_values = o.sync_values
+        self.sync_anchor: torch.Tensor | None = None    # compact: the weights at the last sync
+        self.sync_residual: torch.Tensor | None = None  # compact: what the codec held back
+        if self.sync_values != "fp32":
+            if self.sync_values == "int8":
+                int8_levels(comm.world_size)         # refuse worlds the codes cannot sum
+            self.sync_anchor = self._flat_model()
+            self.sync_residual = torch.zeros_like(self.sync_anchor)
 
     # -- what a PA sync carries --------------------------------------------------------------
     def _model_tensors(self) -> list[torch.Tensor]:
@@ -75,8 +104,17 @@ class LocalUpdateStrategy(Strategy):
         extra = self._optimizer_tensors() if self.sync_optimizer_state else []
         return self._model_tensors() + extra
 
+    def _flat_model(self) -> torch.Tensor:
+        return torch.cat([t.detach().reshape(-1) for t in self._model_tensors()])
+
     def average_parameters(self, members: Sequence[int] | None = None) -> None:
         """PA over ``members`` (all ranks when None): one accounted allreduce."""
+        if self.sync_values != "fp32":
+            if members is not None and len(members) < self.comm.world_size:
+                raise ValueError(f"sync_values {self.sync_values!r} averages the change since "
+                                 "the last sync, which needs every worker in every sync")
+            self._average_change()
+            return
         tensors = self._synced_tensors()
         flat = torch.cat([t.detach().reshape(-1) for t in tensors])
         member = members is None or self.comm.rank in members
@@ -87,6 +125,17 @@ class LocalUpdateStrategy(Strategy):
             flat.div_(self.comm.world_size if members is None else len(members))
             _assign(tensors, flat)
         self.in_sync = members is None or len(members) == self.comm.world_size
+
+    def _average_change(self) -> None:
+        """w ← w_sync + mean_m(w_m − w_sync) with the change in the configured wire type."""
+        n = self.comm.world_size
+        fed = self._flat_model().sub_(self.sync_anchor).add_(self.sync_residual)
+        wire, decode = encode(self.comm, fed, self.sync_values, INT8_CHUNK, n)
+        self.sync_residual = fed.sub_(decode(wire))
+        self.comm.allreduce(wire, tag="parameters")
+        self.sync_anchor.add_(decode(wire).div_(n))
+        _assign(self._model_tensors(), self.sync_anchor)
+        self.in_sync = True
 
     def count(self, synced: bool) -> None:
         if synced:
@@ -140,13 +189,20 @@ class LocalUpdateStrategy(Strategy):
                 "comm_reduction": None if lssr >= 1.0 else 1.0 / (1.0 - lssr)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps_sync": self.steps_sync, "steps_local": self.steps_local,
-                "in_sync": self.in_sync}
+        state: dict[str, Any] = {"steps_sync": self.steps_sync,
+                                 "steps_local": self.steps_local, "in_sync": self.in_sync}
+        if self.sync_anchor is not None:
+            state.update(sync_anchor=self.sync_anchor.clone(),
+                         sync_residual=self.sync_residual.clone())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps_sync = int(state["steps_sync"])
         self.steps_local = int(state["steps_local"])
         self.in_sync = bool(state["in_sync"])
+        if self.sync_anchor is not None:
+            self.sync_anchor.copy_(state["sync_anchor"])
+            self.sync_residual.copy_(state["sync_residual"])
 
 
 def _assign(tensors: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
