@@ -8,7 +8,9 @@ actions (Gumbel-argmax over the action mask, drawn outside the timed region); si
 blocks of ``block_size(N)`` copies (about 640 000 vehicle pairs per block: 1024 copies at
 N = 10, 64 at N = 100, 1 at N = 1000).  ``--warmup`` untimed steps first (requests build up
 to their steady state over the patience), then ``--steps`` timed steps (``--single-steps``
-for the single environment); env-steps/s = B × steps / seconds spent in ``step``.
+for the single environment); env-steps/s = B × steps / seconds spent in ``step``.  The
+process CPU seconds spent in ``step`` are recorded too: the CPU-time speed-up does not move
+with other users' load on a shared machine the way the wall-clock one does.
 
     python packages/swarmgames/benchmarks/aam_batched.py --sizes 10 100 1000 \\
         --batches 1 64 1024 --out benchmarks/results/aam-batched.md
@@ -17,6 +19,7 @@ for the single environment); env-steps/s = B × steps / seconds spent in ``step`
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -52,32 +55,36 @@ def feasible(rng: np.random.Generator, masks: np.ndarray) -> np.ndarray:
     return np.argmax(np.where(masks, rng.random(masks.shape), -1.0), axis=-1)
 
 
-def single_rate(n: int, warmup: int, steps: int) -> float:
+def single_rate(n: int, warmup: int, steps: int) -> tuple[float, float]:
+    """(env-steps per wall second, per CPU second) of one AamParallelEnv."""
     env = AamParallelEnv(scaled_config(n, warmup + steps + 1))
     obs, _ = env.reset(seed=0)
     rng = np.random.default_rng(0)
-    spent = 0.0
+    spent = cpu = 0.0
     for k in range(warmup + steps):
         masks = np.stack([obs[a]["action_mask"] for a in env.possible_agents]).astype(bool)
         acts = dict(zip(env.possible_agents, feasible(rng, masks).tolist(), strict=True))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         obs, *_ = env.step(acts)
         if k >= warmup:
             spent += time.perf_counter() - t0
-    return steps / spent
+            cpu += time.process_time() - c0
+    return steps / spent, steps / cpu
 
 
-def batched_rate(n: int, b: int, warmup: int, steps: int) -> float:
+def batched_rate(n: int, b: int, warmup: int, steps: int) -> tuple[float, float]:
+    """(env-steps per wall second, per CPU second) of BatchedAam over B copies."""
     env = BatchedAam(scaled_config(n, warmup + steps + 1), range(b), block=block_size(n))
     rng = np.random.default_rng(0)
-    spent = 0.0
+    spent = cpu = 0.0
     for k in range(warmup + steps):
         acts = feasible(rng, env.action_masks())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         env.step(acts)
         if k >= warmup:
             spent += time.perf_counter() - t0
-    return b * steps / spent
+            cpu += time.process_time() - c0
+    return b * steps / spent, b * steps / cpu
 
 
 def main() -> None:
@@ -100,25 +107,36 @@ def main() -> None:
              "Scenario and timing: the docstring of `packages/swarmgames/benchmarks/"
              "aam_batched.py`.  Batched copy b equals `AamParallelEnv(cfg, b)` step for step "
              "(`tests/fleet/test_batched_aam.py`).", "",
+             "Env-steps per wall-clock second; the last two columns are the speed-ups at "
+             "the largest B on wall-clock and on process CPU time, and the load average "
+             "(1 min) is read before and after each row.", "",
              "| N | vertiports | single env (AamParallelEnv) | " + " | ".join(
-                 f"batched B={b}" for b in a.batches) + f" | speed-up at B={a.batches[-1]} |",
-             "|" + "---|" * (len(a.batches) + 4)]
+                 f"batched B={b}" for b in a.batches) + f" | speed-up at B={a.batches[-1]} "
+             "(wall) | speed-up (CPU time) | load before / after |",
+             "|" + "---|" * (len(a.batches) + 6)]
     skipped = []
     for n in a.sizes:
-        s = single_rate(n, a.warmup, a.single_steps)
-        rates = []
+        load0 = os.getloadavg()[0]
+        s, s_cpu = single_rate(n, a.warmup, a.single_steps)
+        rates, cpus = [], []
         for b in a.batches:
             if b * n * n > a.max_cells:
                 rates.append(float("nan"))
+                cpus.append(float("nan"))
                 skipped.append((n, b))
                 continue
-            rates.append(batched_rate(n, b, a.warmup, a.steps))
-        print(n, round(s, 2), [round(r, 1) for r in rates], flush=True)
+            r, c = batched_rate(n, b, a.warmup, a.steps)
+            rates.append(r)
+            cpus.append(c)
+        load1 = os.getloadavg()[0]
+        print(n, round(s, 2), [round(r, 1) for r in rates], round(s_cpu, 2),
+              [round(r, 1) for r in cpus], load0, load1, flush=True)
         cell = lambda r: "not run" if np.isnan(r) else f"{r:.1f}"  # noqa: E731
         up = "—" if np.isnan(rates[-1]) else f"{rates[-1] / s:.1f}x"
+        up_cpu = "—" if np.isnan(cpus[-1]) else f"{cpus[-1] / s_cpu:.1f}x"
         v = scaled_config(n, 2).network.n_vertiports
         lines.append(f"| {n} | {v} | {s:.2f} | " + " | ".join(cell(r) for r in rates)
-                     + f" | {up} |")
+                     + f" | {up} | {up_cpu} | {load0:.2f} / {load1:.2f} |")
     if skipped:
         lines += ["", "Not run (B·N² above --max-cells): " + ", ".join(
             f"N = {n}, B = {b}" for n, b in skipped) + ".  The vehicle observations alone are "
