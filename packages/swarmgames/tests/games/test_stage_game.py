@@ -266,3 +266,20 @@ def test_pure_profile_payoffs_without_tables_equal_the_table_path():
         pytest.skip("random_flock_game built its tables eagerly")
     g.tables()
     np.testing.assert_allclose(fast, g.payoffs(a), atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_virtual_surrogate_equals_the_exact_local_payoffs_on_pure_profiles(seed):
+    """The virtual solver's round payoffs (mean neighbour from the announced features, the
+    separation hinge summed per player over its sorted edge segment) equal the exact mode's
+    table path for pure profiles, also for players without pair edges."""
+    rng = np.random.default_rng(seed)
+    g = random_flock_game(14, rng, spread=20.0, heterogeneity=0.3)
+    edges = np.bincount(g.pair_src, minlength=g.n)
+    assert (edges == 0).any() and (edges >= 2).any()
+    for _ in range(3):
+        a = np.array([rng.choice(np.flatnonzero(g.mask[i])) for i in range(g.n)])
+        virt = mean_neighbor.surrogate_payoffs(g, a, "virtual")
+        exact = mean_neighbor.surrogate_payoffs(g, a, "exact")
+        np.testing.assert_allclose(virt, exact, rtol=1e-12, atol=1e-9)
+        assert not np.allclose(g.kernel_pair_term(a), 0.0)

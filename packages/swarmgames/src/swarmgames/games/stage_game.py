@@ -123,7 +123,11 @@ class StageGame:
         if len(self.pair_src):
             f = self.features
             far = f[self.pair_dst, profile[self.pair_dst]][:, None, :]
-            np.add.at(out, self.pair_src, self.kernel(f[self.pair_src], far))
+            vals = self.kernel(f[self.pair_src], far)
+            # edges are sorted by source: one contiguous segment per player, summed in edge
+            # order (the same sums as np.add.at, several times faster)
+            has = np.flatnonzero(np.diff(self._pair_ptr))
+            out[has] = np.add.reduceat(vals, self._pair_ptr[has], axis=0)
         return out
 
     @property

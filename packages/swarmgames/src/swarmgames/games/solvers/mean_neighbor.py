@@ -27,14 +27,15 @@ from swarmgames.games.stage_game import StageGame
 
 def surrogate_payoffs(game: StageGame, profile: np.ndarray, pairwise: str) -> np.ndarray:
     """(N, L) the payoffs each agent best-responds to in one round."""
-    q = game.onehot(profile)
     if pairwise == "exact":
-        return game.local_payoffs(q)
+        return game.local_payoffs(game.onehot(profile))
     if game.kernel is None and len(game.pair_src):
         raise ValueError("pairwise='virtual' needs game.kernel (pair tables from a kernel)")
     out = game.unary.copy()
     if game.features is not None:
-        out += game.aggregate_term(game.mean_neighbour(q))
+        # the virtual mean neighbour of a pure profile: the mean of the announced features
+        # (the one-hot expectation E_q[f_j] of mean_neighbour, without the (N, L, D) products)
+        out += game.aggregate_term(game.mean_op @ game.features[np.arange(game.n), profile])
         out += game.kernel_pair_term(profile)
     return out
 
