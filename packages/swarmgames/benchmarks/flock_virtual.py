@@ -17,6 +17,7 @@ components over time for the first seed.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -107,18 +108,38 @@ def main() -> None:
              "| N | solver | " + " | ".join(KEYS) + " |", "|" + "---|" * (len(KEYS) + 2)]
     per_seed = []
     first: dict[tuple[int, str], list[dict[str, float]]] = {}
+    load0 = os.getloadavg()
+    speed = []
     for n in a.sizes:
+        # exact and virtual alternate seed by seed, so a change in the machine's load hits
+        # both solvers alike (the per-seed speed-up is a paired ratio)
+        res: dict[str, list[dict[str, float]]] = {"exact": [], "virtual": []}
+        for s in a.seeds:
+            for pw in ("exact", "virtual"):
+                r, h = run(n, s, pw, a.steps, a.config)
+                res[pw].append(r)
+                if s == a.seeds[0]:
+                    first[(n, pw)] = h
+                print(n, pw, s, {k: round(v, 4) for k, v in r.items()}, flush=True)
         for pw in ("exact", "virtual"):
-            runs = [run(n, s, pw, a.steps, a.config) for s in a.seeds]
-            rows = [r for r, _ in runs]
-            first[(n, pw)] = runs[0][1]
+            rows = res[pw]
             for s, r in zip(a.seeds, rows, strict=True):
                 per_seed.append(f"| {n} | {pw} | {s} | " + " | ".join(
                     f"{r[k]:.4g}" for k in KEYS) + " |")
-                print(n, pw, s, {k: round(v, 4) for k, v in r.items()}, flush=True)
             cells = [mean_t_ci([r[k] for r in rows]) for k in KEYS]
             lines.append(f"| {n} | {pw} | " + " | ".join(f"{m:.4g} ± {h:.2g}"
                                                          for m, h in cells) + " |")
+        ratio = [e["solve_ms_per_stage"] / v["solve_ms_per_stage"]
+                 for e, v in zip(res["exact"], res["virtual"], strict=True)]
+        m, h = mean_t_ci(ratio)
+        speed.append(f"| {n} | {m:.2f} ± {h:.2g} | " + ", ".join(f"{x:.2f}" for x in ratio)
+                     + " |")
+    load1 = os.getloadavg()
+    lines += ["", "Solver speed-up, exact ÷ virtual solve ms per stage (paired per seed, mean "
+              "± Student-t 95% CI):", "", "| N | speed-up | per seed |", "|---|---|---|",
+              *speed, "", "Load average (1/5/15 min) on the shared 2 cores: "
+              f"{' / '.join(f'{x:.2f}' for x in load0)} before, "
+              f"{' / '.join(f'{x:.2f}' for x in load1)} after."]
     lines += ["", "Per seed:", "", "| N | solver | seed | " + " | ".join(KEYS) + " |",
               "|" + "---|" * (len(KEYS) + 3)] + per_seed
     a.out.write_text("\n".join(lines) + "\n")
