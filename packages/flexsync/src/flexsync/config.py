@@ -26,7 +26,7 @@ from flexsync.data import DATASETS, LANGUAGE_DATASETS
 from flexsync.errors import ConfigError
 from flexsync.models import MODEL_SIZES, MODELS
 from flexsync.net.units import parse_bandwidth, parse_duration
-from flexsync.strategies import STRATEGIES
+from flexsync.strategies import PEERS, STRATEGIES
 from flexsync.strategies.options import _FIELD, Strict, locate
 from flexsync.workloads import defaults_for as workload_defaults
 
@@ -132,7 +132,7 @@ Network = Annotated[
 
 # -- strategies: each strategy module declares its own options model -------------------------
 StrategyConfig = Annotated[
-    Union[tuple(cls.Options for cls in STRATEGIES.values())],  # noqa: UP007
+    Union[tuple(cls.Options for cls in (*STRATEGIES.values(), *PEERS.values()))],  # noqa: UP007
     Field(discriminator="name"),
 ]
 
@@ -202,6 +202,10 @@ class DataConfig(_Strict):
     max_train_bytes: int | None = Field(None, ge=1000, description="stdlib-text: cap the "
                                         "training corpus (a deterministic prefix)")
     max_val_bytes: int | None = Field(None, ge=1000, description="stdlib-text: cap validation")
+    val_offset_bytes: int | None = Field(
+        None, ge=1, description="stdlib-text: skip this many bytes of the held-out stream "
+        "before the cap (a second held-out split, disjoint from the default test bytes, for "
+        "choosing settings)")
 
     def options_for(self, dataset: str) -> dict[str, Any]:
         keys: tuple[str, ...] = ()
@@ -212,7 +216,7 @@ class DataConfig(_Strict):
         elif dataset == "synthetic-text":
             keys = ("vocab", "train_tokens", "test_tokens", "seq_len")
         elif dataset == "stdlib-text":
-            keys = ("seq_len", "max_train_bytes", "max_val_bytes")
+            keys = ("seq_len", "max_train_bytes", "max_val_bytes", "val_offset_bytes")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

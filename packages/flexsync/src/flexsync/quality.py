@@ -119,6 +119,15 @@ STRATEGIES: dict[str, dict[str, Any]] = {
                                        "compress": {"ratio": 0.1, "index": "star",
                                                     "values": "int8"}},
     "postlocalsgd-h10": {"name": "postlocalsgd", "period": 10},
+    # issue #19, second round: outer (lr, momentum) candidates between the paper's (0.7, 0.9)
+    # and averaging (1, 0), chosen between on a validation split (data.val_offset_bytes),
+    # and torchft's own DiLoCo / LocalSGD at the same H (strategies/torchft_peer.py)
+    **{f"diloco-h10-star10x-int8-lr{lr}-m{m}": {
+        "name": "diloco", "h": 10, "outer_lr": lr, "outer_momentum": m,
+        "compress": {"ratio": 0.1, "index": "star", "values": "int8"}}
+       for lr, m in ((0.7, 0.5), (1.0, 0.5))},
+    "torchft-diloco-h10": {"name": "torchft", "algorithm": "diloco", "sync_every": 10},
+    "torchft-localsgd-h10": {"name": "torchft", "algorithm": "localsgd", "sync_every": 10},
     # issue #18: one strategy that decides per step (SelSync's rule, MOO's ratio, the α-β
     # collective with a dense switch), at its defaults
     "auto": {"name": "auto"},

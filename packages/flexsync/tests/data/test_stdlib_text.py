@@ -113,3 +113,13 @@ def test_rejects_bad_options():
         stdlib_text(seq_len=128, max_train_bytes=100)
     with pytest.raises(ValueError):
         stdlib_text(val_fraction=0.0)
+
+
+def test_val_offset_takes_a_held_out_split_disjoint_from_the_default_test_bytes():
+    test = stdlib_text(seq_len=32, max_val_bytes=2048)
+    val = stdlib_text(seq_len=32, max_val_bytes=2048, val_offset_bytes=2048)
+    both = stdlib_text(seq_len=32, max_val_bytes=4097)
+    assert torch.equal(both.test_x[:63], test.test_x)
+    assert torch.equal(both.test_x[64:127], val.test_x)
+    assert torch.equal(val.train_x, test.train_x)         # the training stream is unchanged
+    assert val.info["val_offset_bytes"] == 2048

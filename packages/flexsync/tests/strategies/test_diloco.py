@@ -2,6 +2,8 @@
 Nesterov SGD, optionally compressed (Allreduce-compatible top-k, low-bit values), adaptive H,
 fragments, and exact resume."""
 
+import math
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -10,6 +12,7 @@ import torch.nn.functional as F
 
 from flexsync.comm import Communicator
 from flexsync.errors import ConfigError
+from flexsync.net.cost_model import price
 from flexsync.strategies import STRATEGIES, DiLoCo, LocalSGD, StepContext
 from flexsync.strategies.diloco import _fragments
 from flexsync.strategies.grads import flatten_params
@@ -166,7 +169,11 @@ def _bytes_worker(index, n):
     comm.take_records()
     s.step(StepContext(0, 0.0))
     records = [r for r in comm.take_records() if r.tag != "consensus"]
-    return sum(r.nbytes for r in records), sum(_received(r, comm.world_size) for r in records)
+    # the benchmark's own pricing of those records on a 20 Mbit/s link, bandwidth term only
+    priced = sum(price(r.kind, r.algo, r.nbytes, comm.world_size, 0.0, 1 / 2.5e6)
+                 for r in records)
+    return (sum(r.nbytes for r in records), sum(_received(r, comm.world_size) for r in records),
+            priced)
 
 
 def _received(rec, world: int) -> float:
@@ -182,17 +189,27 @@ def test_link_bytes_per_worker_flat_for_star_var_and_growing_for_allgather(run_w
     n = 20_000
     k = n // 100
     got = {w: run_workers(_bytes_worker, w, index, n)[0] for w in (2, 4, 8)}
-    sent = {w: s for w, (s, _) in got.items()}
-    received = {w: r for w, (_, r) in got.items()}
+    sent = {w: s for w, (s, _, _) in got.items()}
+    received = {w: r for w, (_, r, _) in got.items()}
+    priced = {w: t for w, (_, _, t) in got.items()}
     # what each worker puts on the wire is k values and k indices, whatever N
     assert len(set(sent.values())) == 1 and 4 * k < sent[2] <= 8 * k + 64
     if index == "allgather":
         # ... but it receives every other worker's k values and k indices
         assert received == {w: (w - 1) * sent[w] for w in (2, 4, 8)}
+        # and the clock charges it (N − 1)·X: 7x at N = 8 what it charges at N = 2
+        assert priced[8] == pytest.approx(7 * priced[2]) and priced[4] == pytest.approx(
+            3 * priced[2])
     else:
         # the index broadcast once and the ring allreduce of values (< 2 X): bounded by twice
         # what it sends for every N
         assert all(received[w] < 2 * sent[w] for w in received)
+        # priced: the ring allreduce of the values costs 2(N−1)/N·X_values (< 2X), but the
+        # broadcast of the index set (STAR's round-robin broadcaster, VAR's largest score) is
+        # priced as a binomial tree, log2(N)·X_index: the clock's charge grows like log N
+        # (2.2x from N = 2 to 8 here), not like N − 1 as the allgather's (7x)
+        assert all(priced[w] * 2.5e6 <= (2 + math.log2(w)) * sent[w] / 2 for w in priced)
+        assert priced[2] < priced[4] < priced[8] < 2.5 * priced[2]
 
 
 RESUMED = {

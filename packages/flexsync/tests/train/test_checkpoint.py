@@ -37,6 +37,9 @@ MORE = {
     "gravac": {"strategy": {"name": "gravac", "window": 5, "epsilon": 0.3}},
     "accordion": {"strategy": {"name": "accordion", "window": 5}},
     "diloco": {"strategy": {"name": "diloco", "h": 4}},
+    # issue #19: outer momentum, error-fed top-k residuals and int8 scales in the state
+    "diloco-star-int8": {"strategy": {"name": "diloco", "h": 4,
+                                      "compress": {"ratio": 0.1, "values": "int8"}}},
     "postlocalsgd": {"strategy": {"name": "postlocalsgd"}},
     # issue #18, on a priced network (the collective and the dense switch are live); a fixed
     # selection cost, since measured CPU times differ between the two runs

@@ -115,10 +115,11 @@ def _windows(stream: bytes, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     return s[:-1].view(n, seq_len).clone(), s[1:].view(n, seq_len).clone()
 
 
-def _stream(corpus: Corpus, val: bool, val_fraction: float, cap: int | None) -> bytes:
+def _stream(corpus: Corpus, val: bool, val_fraction: float, cap: int | None,
+            offset: int = 0) -> bytes:
     pairs = zip(corpus.paths, corpus.contents, strict=True)
     parts = [c + bytes([EOF_BYTE]) for p, c in pairs if is_validation(p, val_fraction) == val]
-    data = b"".join(parts)
+    data = b"".join(parts)[offset:]
     return data if cap is None else data[:cap]
 
 
@@ -134,10 +135,10 @@ def corpus_hashes(corpus: Corpus) -> tuple[str, str]:
 
 @lru_cache(maxsize=8)
 def _build(seq_len: int, max_train_bytes: int | None, max_val_bytes: int | None,
-           val_fraction: float, root: str | None) -> Dataset:
+           val_fraction: float, root: str | None, val_offset_bytes: int = 0) -> Dataset:
     corpus = read_corpus(root)
     train = _stream(corpus, False, val_fraction, max_train_bytes)
-    val = _stream(corpus, True, val_fraction, max_val_bytes)
+    val = _stream(corpus, True, val_fraction, max_val_bytes, val_offset_bytes)
     train_x, train_y = _windows(train, seq_len)
     test_x, test_y = _windows(val, seq_len)
     content_sha, files_sha = corpus_hashes(corpus)
@@ -148,7 +149,7 @@ def _build(seq_len: int, max_train_bytes: int | None, max_val_bytes: int | None,
         "files": len(corpus.paths), "train_files": len(corpus.paths) - n_val,
         "val_files": n_val,
         "bytes": sum(len(c) + 1 for c in corpus.contents),
-        "train_bytes": len(train), "val_bytes": len(val),
+        "train_bytes": len(train), "val_bytes": len(val), "val_offset_bytes": val_offset_bytes,
         "content_sha256": content_sha, "files_sha256": files_sha,
         "tokenizer": "bytes", "val_fraction": val_fraction,
         "uniform_bits_per_byte": 8.0,
@@ -164,12 +165,16 @@ def stdlib_text(
     max_val_bytes: int | None = None,
     val_fraction: float = 0.075,
     root: str | None = None,
+    val_offset_bytes: int = 0,
 ) -> Dataset:
     """Build the corpus (cached per process by the options; module doc for the rules).
 
     ``seed`` does not change the corpus. ``root`` overrides the standard-library directory
     (tests only). The returned tensors are shared by every caller with the same options:
-    treat them as read-only.
+    treat them as read-only. ``val_offset_bytes`` skips that many bytes of the held-out
+    stream before ``max_val_bytes`` is applied: with an offset at least the default cap, a
+    second held-out split disjoint from the default test bytes (for choosing settings without
+    looking at the test set).
     """
     del seed
     if seq_len < 1:
@@ -179,7 +184,9 @@ def stdlib_text(
     for cap in (max_train_bytes, max_val_bytes):
         if cap is not None and cap < seq_len + 1:
             raise ValueError(f"byte caps must be at least seq_len + 1 = {seq_len + 1}")
-    return _build(seq_len, max_train_bytes, max_val_bytes, val_fraction, root)
+    if val_offset_bytes < 0:
+        raise ValueError("val_offset_bytes must be >= 0")
+    return _build(seq_len, max_train_bytes, max_val_bytes, val_fraction, root, val_offset_bytes)
 
 
 def bits_per_byte(mean_nats_per_token: float) -> float:

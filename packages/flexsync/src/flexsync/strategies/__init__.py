@@ -25,6 +25,7 @@ from flexsync.strategies.postlocalsgd import PostLocalSGD
 from flexsync.strategies.scadles import ScaDLES
 from flexsync.strategies.selsync import SelSync
 from flexsync.strategies.topk import TopK
+from flexsync.strategies.torchft_peer import TorchFT
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (Dense, DDPBaseline, TopK, ARTopK, Flexible, SelSync, FedAvg,
@@ -32,12 +33,19 @@ STRATEGIES: dict[str, type[Strategy]] = {
                               Auto)
 }
 
+#: Other libraries' methods run inside flexsync's loop for comparison only (torchft's DiLoCo
+#: and LocalSGD, issue #19). Kept out of STRATEGIES: they need an optional extra, and the
+#: suites that cover every strategy (checkpoints, the optimizer wrapper, CUDA, config fuzz)
+#: do not apply to them; a config still names them like any strategy.
+PEERS: dict[str, type[Strategy]] = {TorchFT.name: TorchFT}
+
 
 def strategy_class(name: Any) -> type[Strategy]:
     """The registered strategy called ``name``; :class:`ConfigError` naming the choices."""
-    if not isinstance(name, str) or name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
-    return STRATEGIES[name]
+    known = {**STRATEGIES, **PEERS}
+    if not isinstance(name, str) or name not in known:
+        raise ConfigError(f"unknown strategy {name!r}; expected one of {sorted(known)}")
+    return known[name]
 
 
 def validate_options(name: str, options: dict[str, Any]) -> Options:
@@ -56,6 +64,6 @@ def build_strategy(
 __all__ = [
     "Strategy", "StepContext", "ContextBuilder", "Dense", "TopK", "ARTopK", "Flexible",
     "SelSync", "FedAvg", "LocalSGD", "DiLoCo", "GraVAC", "Accordion", "ScaDLES", "DDPBaseline",
-    "PostLocalSGD", "Auto", "STRATEGIES", "Options", "build_strategy", "strategy_class",
-    "validate_options",
+    "PostLocalSGD", "Auto", "TorchFT", "STRATEGIES", "PEERS", "Options", "build_strategy",
+    "strategy_class", "validate_options",
 ]

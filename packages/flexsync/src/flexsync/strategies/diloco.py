@@ -127,6 +127,8 @@ class DiLoCo(LocalUpdateStrategy):
         self.rounds = [0] * len(self.fragments)     # outer steps per fragment
         self.accumulated = 0.0                      # h adaptive: Σ Δ since the last sync
         self.pending: list[_Pending] = []
+        self._previous: dict[int, torch.Tensor] = {}   # last Δ̄ per fragment (diagnostics)
+        self._diag: dict[str, float] = {}
         c = o.compress
         self.sparsifiers = [] if c is None else [
             Sparsifier(hi - lo, c.selector, [p.numel() for p in self.params[a:b]], c.seed,
@@ -171,7 +173,7 @@ class DiLoCo(LocalUpdateStrategy):
         self._signals = {**self.base_signals(ctx.step, synced),
                          "collective": self._collective() if synced else "none"}
         if synced:
-            self._signals.update(h=h, fragments_synced=due)
+            self._signals.update(h=h, fragments_synced=due, **self._diag)
         if applied:
             self._signals["fragments_applied"] = applied
 
@@ -193,11 +195,29 @@ class DiLoCo(LocalUpdateStrategy):
         m.mul_(o.outer_momentum).add_(mean)
         update = mean.add(m, alpha=o.outer_momentum) if o.nesterov else m
         self.anchor[lo:hi].sub_(update, alpha=o.outer_lr)
+        self._diagnose(f, mean, update)
         self.rounds[f] += 1
         if o.overlap:
             self.pending.append(_Pending(f, local))
         else:
             assign_params(self.params[a:b], self.anchor[lo:hi])
+
+    def _diagnose(self, f: int, mean: torch.Tensor, update: torch.Tensor) -> None:
+        """The outer step's sizes, logged with the step (§5.1): ‖Δ̄‖ (``pg_norm``), the step
+        taken ‖η·u‖ over ‖Δ̄‖ (``outer_gain``: 1 for averaging; Nesterov on Δ̄ that repeats
+        tends to η/(1−μ), 7 at the paper's 0.7 / 0.9), the cosine of Δ̄ with the previous
+        round's (``pg_cos``), and this worker's error-feedback residual ‖e‖ over ‖Δ̄‖
+        (``ef_ratio``, compressed runs). The last synced fragment's, when there are several."""
+        norm = float(mean.norm())
+        prev = self._previous.get(f)
+        d = {"pg_norm": norm,
+             "outer_gain": self.opts.outer_lr * float(update.norm()) / max(norm, 1e-30)}
+        if prev is not None:
+            d["pg_cos"] = float(torch.nn.functional.cosine_similarity(mean, prev, dim=0))
+        if self.sparsifiers:
+            d["ef_ratio"] = float(self.sparsifiers[f].ef.residual.norm()) / max(norm, 1e-30)
+        self._previous[f] = mean.clone()
+        self._diag = d
 
     def _apply_pending(self) -> list[int]:
         """Overlap: the previous step's outer updates land now, with the local progress made
