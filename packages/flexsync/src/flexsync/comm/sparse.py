@@ -67,10 +67,14 @@ def allgather_sparse(
 
 def allgather_sparse_async(
     comm: Communicator, values: torch.Tensor, indices: torch.Tensor, numel: int,
-    extras: torch.Tensor = _EMPTY, coding: str = "fp32",
+    extras: torch.Tensor = _EMPTY, coding: str = "fp32", out: torch.Tensor | None = None,
+    scale: float = 1.0,
 ) -> tuple[torch.futures.Future[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
     """:func:`allgather_sparse` started asynchronously: (a future of (sum, extras' sum), the
-    values as sent). The sum is decoded on the thread that completes the collective."""
+    values as sent). The sum is decoded on the thread that completes the collective, into
+    ``out`` (zeroed first) when given, and multiplied by ``scale`` (each rank's k values as
+    they are added, not the whole vector): the DDP hook decodes its bucket's mean in place,
+    saving a vector-sized allocation, a copy and a division per call."""
     k = values.numel()
     if indices.numel() != k:
         raise ValueError(f"{k} values but {indices.numel()} indices")
@@ -83,13 +87,14 @@ def allgather_sparse_async(
 
     def decode(fut: torch.futures.Future[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         gathered = fut.value()
-        out = torch.zeros(numel, device=gathered.device, dtype=out_dtype)
+        total = (torch.zeros(numel, device=gathered.device, dtype=out_dtype) if out is None
+                 else out.zero_())
         ex = torch.zeros(n_ex, dtype=torch.float32, device=gathered.device)
         for row in gathered:             # rank order: the same summation on every rank
-            out.index_add_(0, decode_indices(row[vb:vb + index_nbytes(numel, k)], numel, k),
-                           row[:vb].view(dtype)[:k].to(out_dtype))
+            total.index_add_(0, decode_indices(row[vb:vb + index_nbytes(numel, k)], numel, k),
+                             row[:vb].view(dtype)[:k].to(out_dtype), alpha=scale)
             ex += row[vb + ib:].view(torch.float32)
-        return out, ex
+        return total, ex
 
     fut = comm.allgather_async(payload, tag="values+indices").then(decode)
     sent = wire.to(values.dtype)

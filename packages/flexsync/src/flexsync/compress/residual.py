@@ -18,6 +18,14 @@ class ErrorFeedback:
         """g_ef = g + r (a new tensor)."""
         return grad + self.residual
 
+    def feed_(self, grad: torch.Tensor) -> torch.Tensor:
+        """g_ef = g + r computed *into the residual*, which is returned: no allocation and
+        no copy-back in :meth:`absorb` (``residual.copy_(fed)`` is then a no-op). The DDP
+        hook's per-bucket path, where a fresh gradient-sized tensor per call (and its page
+        faults) was a large part of the hook's cost. The returned tensor is the residual:
+        read the values to send before :meth:`absorb` rewrites it."""
+        return self.residual.add_(grad)
+
     def absorb(self, fed: torch.Tensor, sent_indices: torch.Tensor,
                sent_values: torch.Tensor | None = None) -> None:
         """r ← g_ef with what was sent removed: the sent positions zeroed, or, when the

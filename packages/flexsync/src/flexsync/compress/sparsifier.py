@@ -52,6 +52,10 @@ class Sparsifier:
         """g_ef = g + r."""
         return self.ef.feed(grad)
 
+    def feed_(self, grad: torch.Tensor) -> torch.Tensor:
+        """g_ef = g + r in place, in the residual (:meth:`ErrorFeedback.feed_`)."""
+        return self.ef.feed_(grad)
+
     def select(self, fed: torch.Tensor, ratio: float) -> torch.Tensor:
         """Indices to send at keep fraction ``ratio``; adds the call's thread CPU time to
         :attr:`select_s` (the selection cost the ``auto`` strategy weighs against dense)."""

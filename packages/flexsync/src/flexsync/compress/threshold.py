@@ -99,16 +99,19 @@ class AdaptiveThreshold:
         """Exactly k of the survivors (the largest), ascending; sets the next threshold."""
         c = cand.numel()
         vals = mag[cand]
-        if c >= target:     # the magnitude that keeps `target` survivors: next step's threshold
-            self.threshold = float(torch.kthvalue(vals, c - target + 1).values)
-        else:
+        if c < target:
             self.threshold = thr * (c / target) ** 0.5
         if c == k:
             return cand
         if c - k <= k:        # drop the c-k smallest: a mask keeps the ascending order
+            low = torch.topk(vals, c - k, largest=False, sorted=True)
+            if c >= target:   # the (c-target+1)-th smallest is among them (target > k)
+                self.threshold = float(low.values[c - target])
             keep = torch.ones(c, dtype=torch.bool, device=cand.device)
-            keep[torch.topk(vals, c - k, largest=False, sorted=False).indices] = False
+            keep[low.indices] = False
             return cand[keep]
+        if c >= target:     # the magnitude that keeps `target` survivors: next step's threshold
+            self.threshold = float(torch.kthvalue(vals, c - target + 1).values)
         return cand[torch.topk(vals, k, sorted=False).indices].sort().values
 
     def state_dict(self) -> dict[str, Any]:

@@ -169,7 +169,8 @@ class FlexsyncHookState:
         if sp is None:
             sp = self.sparsifiers[key] = Sparsifier(
                 buf.numel(), self.opts.selector, [p.numel() for p in bucket.parameters()],
-                device=buf.device, dtype=buf.dtype, generator=self.generator)
+                device=buf.device, dtype=buf.dtype, generator=self.generator,
+                values=self.opts.values)
         elif sp.ef.residual.numel() != buf.numel():
             raise RuntimeError(f"bucket {key!r} has {buf.numel()} entries but its residual "
                                f"has {sp.ef.residual.numel()}; was the model changed?")
@@ -216,7 +217,8 @@ class FlexsyncHookState:
         for key, ef_state in state["residuals"].items():
             res = ef_state["residual"]
             sp = Sparsifier(res.numel(), self.opts.selector, state["sizes"][key],
-                            device=res.device, dtype=res.dtype, generator=self.generator)
+                            device=res.device, dtype=res.dtype, generator=self.generator,
+                            values=self.opts.values)
             sp.ef.load_state_dict(ef_state)
             self.sparsifiers[key] = sp
 
@@ -245,13 +247,13 @@ def _compressed(state: FlexsyncHookState, bucket: dist.GradBucket, step: int
     buf, world, index = bucket.buffer(), state.comm.world_size, bucket.index()
     o = state.opts
     sp = state.sparsifier(state.bucket_key(bucket), bucket)
-    fed = sp.feed(buf)
     norm = float(buf.norm()) if o.var_score == "code" and o.index == "var" else 0.0
+    fed = sp.feed_(buf)                  # into the residual: no bucket-sized allocation
     var_score = None if o.var_score == "paper" else (lambda _idx: norm)
     collective = state.collective(buf.numel(), step)
     ratio = 1.0 if collective == "dense" else state.ratio      # auto's dense switch
     fut = aggregate_async(state.comm, fed, sp, ratio, collective, step=step, index=o.index,
-                          var_score=var_score, gain_norm=o.gain_norm)
+                          var_score=var_score, gain_norm=o.gain_norm, mean_out=buf)
 
     def finish(f: torch.futures.Future[Aggregate]) -> torch.Tensor:
         res = f.value()
@@ -260,7 +262,9 @@ def _compressed(state: FlexsyncHookState, bucket: dist.GradBucket, step: int
         if res.broadcaster is not None:
             signals["broadcaster"] = res.broadcaster
         state.last_signals[index] = signals
-        return buf.copy_(res.total).div_(world)
+        if res.total is buf:             # a sparse step decoded the mean into the bucket
+            return buf
+        return buf.copy_(res.total).div_(world)          # a dense step summed a copy
 
     return fut.then(finish)
 

@@ -70,7 +70,8 @@ class Aggregate:
     """What one sparse (or dense) aggregation of an error-fed vector produced, on every rank.
 
     ``total`` is the *sum* over ranks of what each sent, in the fed vector's layout (divide
-    by the world size for the mean); ``extras`` the sum over ranks of each named list of
+    by the world size for the mean; with :func:`aggregate_async`'s ``mean_out``, the mean
+    itself); ``extras`` the sum over ranks of each named list of
     floats that rode along (``"gain"``: each rank's compression gain, 1 when dense).
     """
 
@@ -152,12 +153,15 @@ def aggregate_async(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio
                     var_score: Callable[[torch.Tensor], float] | None = None,
                     gain_norm: str | None = "sq",
                     extras: dict[str, Sequence[float]] | None = None,
-                    indices: torch.Tensor | None = None,
-                    weight: float = 1.0) -> torch.futures.Future[Aggregate]:
+                    indices: torch.Tensor | None = None, weight: float = 1.0,
+                    mean_out: torch.Tensor | None = None) -> torch.futures.Future[Aggregate]:
     """:func:`aggregate`, returning as soon as the message is on its way: selection, the
     residual update and (AR-Topk) the index broadcast happen now; the values' collective
-    completes in the background and the future's callback decodes the sum. The DDP hook
-    returns such futures so a bucket's communication overlaps the rest of backward."""
+    completes in the background and the future's callback decodes the sum. With
+    ``mean_out`` (the DDP hook's bucket) a sparse step decodes the cluster *mean* into it
+    instead, and ``total`` is ``mean_out`` (no vector-sized allocation, copy or division).
+    The DDP hook returns such futures so a bucket's communication overlaps the rest of
+    backward."""
     n = fed.numel()
     extras = extras or {}
     k = cost_model.topk_count(n, ratio)
@@ -173,7 +177,8 @@ def aggregate_async(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio
         gain = None if gain_norm is None else compression_gain(fed[idx], fed, gain_norm)
         flat, layout = _pack(gain, extras)
         fut, wire = allgather_sparse_async(comm, sent[idx], idx, n, torch.tensor(flat),
-                                           coding=sp.values)
+                                           coding=sp.values, out=mean_out,
+                                           scale=1.0 if mean_out is None else 1 / comm.world_size)
         _absorb(sp, fed, idx, wire, weight)
         sent_k = int(idx.numel())
         return fut.then(lambda f: Aggregate(f.value()[0], _unpack(f.value()[1], layout),
@@ -191,8 +196,12 @@ def aggregate_async(comm: Communicator, fed: torch.Tensor, sp: Sparsifier, ratio
 
     def scatter(f: torch.futures.Future[tuple[torch.Tensor, torch.Tensor]]) -> Aggregate:
         vals, ex = f.value()
-        agg = torch.zeros_like(fed)
-        agg[idx] = vals
+        if mean_out is None:
+            agg = torch.zeros_like(fed)
+            agg[idx] = vals
+        else:
+            agg = mean_out.zero_()
+            agg[idx] = vals / comm.world_size
         return Aggregate(agg, _unpack(ex, layout), collective, k, src)
 
     return fut.then(scatter)
