@@ -70,7 +70,9 @@ def _with_wrapper(strategy: str, dense_steps: int = 1, **options):
     model = _model()
     opt = _sgd(model)
     comm = Communicator()
-    dense = DistributedOptimizer(opt, model, strategy="dense", comm=comm)
+    # overlap=False: two wrappers share the model here, and an overlapped dense wrapper's
+    # hooks would send buckets in backward passes whose step() is the other wrapper's
+    dense = DistributedOptimizer(opt, model, strategy="dense", comm=comm, overlap=False)
     sparse = DistributedOptimizer(opt, model, strategy=strategy, comm=comm, ratio=RATIO,
                                   **options)
     sparse.num_steps = dense_steps              # its first step is the run's step 1
@@ -95,6 +97,10 @@ def _worker():
     views = {"gradient_as_bucket_view": True, "static_graph": True}
     out["views"] = (_with_hook("artopk", 100.0, views, values="fp32")[0],
                     _with_wrapper("artopk", dense_steps=2, values="fp32")[0])
+    # the strategies' default wire coding (fp16 values) applies in the hook too
+    _, fp16_state, _ = _with_hook("topk", bucket_cap_mb=100.0)
+    out["values"] = ([sp.values for sp in fp16_state.sparsifiers.values()],
+                     fp16_state.comm.total_bytes, out["topk"][2])
     # Several buckets, flexible: per-bucket choices and residual keys.
     cond = NetworkConditions(1e-5, 1.25e5)          # bandwidth-bound: ART-Ring wins
     params, state, signals = _with_hook("flexible", bucket_cap_mb=0.004, conditions=cond)
@@ -120,6 +126,9 @@ def test_hook_matches_the_wrapper_and_keeps_per_bucket_state(run_workers):
             assert len(keys) == 1 and set(keys[0].split(",")) == set(names)   # one bucket
         # replicas agree
         torch.testing.assert_close(results[0][strategy][0], results[1][strategy][0])
+
+    for codings, fp16_bytes, fp32_bytes in (r["values"] for r in results):
+        assert codings == ["fp16"] and fp16_bytes < fp32_bytes
 
     params0, signals0, keys0, ckpt_sizes, it = results[0]["flexible"]
     assert it == STEPS

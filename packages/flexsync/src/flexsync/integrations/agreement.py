@@ -7,7 +7,11 @@ One small unaccounted allgather per step carries, from every rank:
 * which parameters received a gradient, so that a parameter no rank used is left alone by
   the optimizer, as torch does (a zero gradient would still move it under weight decay);
 * its previous step's duration (GraVAC's throughput table wants the slowest rank's);
-* its live (α, β) fit when the conditions are measured (the ranks take the median).
+* its live (α, β) fit when the conditions are measured (the ranks take the median);
+* the state of the overlapped dense path (:mod:`.overlap`): 1 when the gradients it sent
+  from backward went stale, so that every rank aggregates after backward this step; 2 when
+  it must stop overlapping (a GradScaler, whose ``unscale_`` the staleness check cannot see
+  and whose scale may differ between ranks), so that every rank stops at the same step.
 
 The gradient mask is bit-packed (62 parameters per int64 word) and the floats ride as their
 int64 bit patterns, so the message stays a few dozen bytes per rank even for large models.
@@ -23,7 +27,7 @@ import torch
 from flexsync.comm import Communicator
 
 _BITS = 62
-_FLOATS = 4       # nonfinite, step seconds, alpha, beta
+_FLOATS = 5       # nonfinite, step seconds, alpha, beta, overlap state
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class StepAgreement:
     used: tuple[bool, ...]                # per parameter: some rank produced a gradient
     step_s: float | None                  # the slowest rank's previous step, if measured
     fit: tuple[float, float] | None       # median (α s, β s/byte) over ranks that fitted
+    overlap: int = 0                      # max over ranks: 0 fine, 1 stale, 2 stop
 
 
 def _pack(flags: list[bool], device: torch.device) -> torch.Tensor:
@@ -50,11 +55,12 @@ def _unpack(words: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def agree_step(comm: Communicator, nonfinite: bool, used: list[bool], step_s: float | None,
-               fit: tuple[float, float] | None) -> StepAgreement:
+               fit: tuple[float, float] | None, overlap: int = 0) -> StepAgreement:
     """Exchange this rank's view (see the module docstring) and return the agreed one."""
     nan = float("nan")
     floats = torch.tensor([1.0 if nonfinite else 0.0, nan if step_s is None else step_s,
-                           *(fit or (nan, nan))], dtype=torch.float64, device=comm.device)
+                           *(fit or (nan, nan)), float(overlap)],
+                          dtype=torch.float64, device=comm.device)
     own = torch.cat([floats.view(torch.int64), _pack(used, comm.device)])
     table = comm.allgather(own, accounted=False, scalable=False, tag="agreement").cpu()
     values = table[:, :_FLOATS].contiguous().view(torch.float64)
@@ -66,4 +72,5 @@ def agree_step(comm: Communicator, nonfinite: bool, used: list[bool], step_s: fl
         nonfinite_ranks=tuple(int(r) for r in torch.nonzero(values[:, 0] > 0).flatten()),
         used=tuple(bool(u) for u in mask),
         step_s=float(steps.max()) if len(steps) else None,
-        fit=None if med is None else (float(med[0]), float(med[1])))
+        fit=None if med is None else (float(med[0]), float(med[1])),
+        overlap=int(values[:, 4].max()))

@@ -36,6 +36,13 @@ Recipes (each one runs in ``examples/``: ``clipping.py``, ``amp.py``, ``accumula
   ``backward_passes_per_step=N`` with ``strategy="ddp"`` so DDP skips its allreduce on the
   first N−1 backward passes.
 * **Schedulers**: ``torch.optim.lr_scheduler.StepLR(opt, ...)`` and the rest take the wrapper.
+* **Overlap** (``strategy="dense"``, ``overlap=True`` by default; :mod:`.overlap`): from the
+  second step on, gradient buckets are allreduced from backward hooks as they become ready,
+  as torch DDP does; the number of backward passes per step (accumulation) is learnt from the
+  previous step. Changing a gradient between ``backward()`` and ``step()`` (clipping before
+  ``synchronize()``) makes that step re-aggregate after backward: the result is the same, the
+  bytes are sent twice. Under a GradScaler the wrapper stops overlapping at the first step it
+  is stepped by one (``unscale_`` changes gradients invisibly, and ranks' scales may differ).
 
 Every registered strategy works through it. Strategy options are validated by the options
 model declared beside each strategy, the same one a config file's ``strategy:`` section goes
@@ -91,9 +98,11 @@ from flexsync.errors import ConfigError
 from flexsync.integrations.agreement import StepAgreement, agree_step
 from flexsync.integrations.consistency import check_ranks_agree, model_sections
 from flexsync.integrations.deferred import StepGate
+from flexsync.integrations.overlap import DenseOverlap
 from flexsync.net.conditions import ConditionsSource, FixedConditions, NetworkConditions
 from flexsync.net.estimate import AlphaBetaEstimator, MeasuredConditions
 from flexsync.strategies import ContextBuilder, Strategy, build_strategy, validate_options
+from flexsync.strategies.dense import Dense
 from flexsync.strategies.local import LocalUpdateStrategy
 
 NONFINITE_POLICIES = ("stop", "skip")
@@ -175,6 +184,12 @@ class DistributedOptimizer(torch.optim.Optimizer):
         on_nonfinite: "stop" (raise ``FloatingPointError`` on every rank) or "skip" (skip
             the step on every rank) when some rank's gradients are not finite outside a
             GradScaler; under a GradScaler such steps are always skipped, as AMP expects.
+        overlap: with ``strategy="dense"``, allreduce gradient buckets from backward hooks
+            as they become ready, as torch DDP does (:mod:`.overlap`; from the second step:
+            the first learns the order); the result is the non-overlapped one. Ignored by
+            the other strategies. The hooks fire in every backward pass of the model, so
+            build one overlapped wrapper per model (or pass False to the others).
+        overlap_bucket_mb: the overlapped path's bucket cap in MB (DDP's ``bucket_cap_mb``).
         **strategy_options: the strategy's options (its config section's keys).
     """
 
@@ -193,6 +208,8 @@ class DistributedOptimizer(torch.optim.Optimizer):
         batch_size: int | None = None,
         backward_passes_per_step: int = 1,
         on_nonfinite: Literal["stop", "skip"] = "stop",
+        overlap: bool = True,
+        overlap_bucket_mb: float = 25.0,
         **strategy_options: Any,
     ) -> None:
         _check_types(optimizer, model, strategy, strategy_options)
@@ -201,6 +218,7 @@ class DistributedOptimizer(torch.optim.Optimizer):
             described = self._configure(strategy, conditions, steps_per_epoch, batch_size,
                                         backward_passes_per_step, on_nonfinite,
                                         strategy_options)
+            described["wrapper"]["overlap"] = _overlap_options(overlap, overlap_bucket_mb)
         except ConfigError as e:
             if comm is None and not (dist.is_available() and dist.is_initialized()):
                 raise                     # no peers to tell: fail here, before communicating
@@ -221,6 +239,11 @@ class DistributedOptimizer(torch.optim.Optimizer):
         self._gate = StepGate(optimizer, self._leave_unused_alone)
         self.strategy.optimizer = self._gate                  # type: ignore[assignment]
         self._local_updates = isinstance(self.strategy, LocalUpdateStrategy)
+        self._overlap = (DenseOverlap(self.strategy.params, self.comm, overlap_bucket_mb,
+                                      self.strategy.opts.algo)
+                         if overlap and type(self.strategy) is Dense and self.comm.world_size > 1
+                         else None)
+        self._scaler_seen = False        # a GradScaler steps this wrapper: stop overlapping
         self.contexts = ContextBuilder(self.conditions, self.steps_per_epoch)
         self.estimator = (AlphaBetaEstimator(self.comm.world_size)
                           if isinstance(self.conditions, MeasuredConditions) else None)
@@ -377,16 +400,65 @@ class DistributedOptimizer(torch.optim.Optimizer):
             raise RuntimeError(f"strategy {self.strategy.name!r} aggregates inside backward(): "
                                "run the forward pass through opt.model, not the bare model")
         started = time.perf_counter()
-        self._agreed = agreed = self._agree()
+        if self._overlap is not None and self._overlap.active:
+            self._agreed = self._synchronize_overlapped()
+        else:
+            self._agreed = agreed = self._agree(overlap=2 * self._scaler_seen)
+            if agreed.nonfinite_ranks:
+                self._mark_nonfinite()            # so a GradScaler finds the inf on every rank
+            elif not self._local_updates:
+                self._aggregate_now(agreed)
+            if self._overlap is not None:
+                self._overlap.end_step(build=True)     # the learning step: cut the buckets
+                self._stop_overlap(agreed)
+        self._aggregate_s = time.perf_counter() - started
+
+    def _stop_overlap(self, agreed: StepAgreement) -> None:
+        """Leave the overlapped path for good when some rank asked to (it runs under a
+        GradScaler); every rank sees the same agreement, so every rank stops here."""
+        if agreed.overlap >= 2 and self._overlap is not None:
+            self._overlap.close()
+            self._overlap = None
+
+    def _aggregate_now(self, agreed: StepAgreement) -> None:
+        """The strategy's step on the gradients as they are now (its optimizer step
+        recorded by the gate, performed in :meth:`step`)."""
+        self._gate.begin()
+        try:
+            self.strategy.step(self._context(agreed))
+        finally:
+            self._gate.end()
+
+    def _synchronize_overlapped(self) -> StepAgreement:
+        """The dense path whose buckets were sent from backward (:mod:`.overlap`): start the
+        rest, wait, agree, then use the means, or, when some rank's buckets went stale,
+        aggregate the gradients as they are now. A rank looks for non-finite gradients only
+        when a mean is not finite (the means are identical on every rank) or its own
+        gradients changed since they were sent: otherwise they are what it sent, and the
+        finite means say they are finite."""
+        ov = self._overlap
+        assert ov is not None
+        ov.launch_rest()
+        finite = ov.wait()
+        state = 2 if self._scaler_seen else int(ov.stale)
+        agreed = self._agree(overlap=state, check_nonfinite=ov.stale or not finite)
         if agreed.nonfinite_ranks:
-            self._mark_nonfinite()            # so a GradScaler finds the inf on every rank
-        elif not self._local_updates:
+            self._mark_nonfinite()
+        elif agreed.overlap or not finite:
+            ov.stale_steps += 1
+            self._aggregate_now(agreed)
+        else:
+            ov.write_grads()
+            ov.overlapped_steps += 1
             self._gate.begin()
             try:
-                self.strategy.step(self._context(agreed))
+                self.strategy.step_averaged(self._context(agreed),  # type: ignore[attr-defined]
+                                            len(ov.buckets or ()))
             finally:
                 self._gate.end()
-        self._aggregate_s = time.perf_counter() - started
+        ov.end_step(build=False)
+        self._stop_overlap(agreed)
+        return agreed
 
     def step(self, closure: Callable[[], Any] | None = None, *,
              batch_size: int | None = None) -> Any:
@@ -394,6 +466,8 @@ class DistributedOptimizer(torch.optim.Optimizer):
         ``closure`` (re-evaluates the loss) is called once, before aggregating;
         ``batch_size`` overrides the constructor's for this step. Returns the closure's loss."""
         loss = None
+        if getattr(self, "found_inf", None) is not None:      # GradScaler.step called us
+            self._scaler_seen = True
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
@@ -436,11 +510,13 @@ class DistributedOptimizer(torch.optim.Optimizer):
         finally:
             self._skipping_sync = False
 
-    def _agree(self) -> StepAgreement:
-        """This step's agreed view (:mod:`.agreement`); feeds the live α-β estimate."""
+    def _agree(self, overlap: int = 0, check_nonfinite: bool = True) -> StepAgreement:
+        """This step's agreed view (:mod:`.agreement`); feeds the live α-β estimate.
+        ``check_nonfinite=False`` skips the pass over this rank's gradients (the overlapped
+        path already knows every mean is finite)."""
         grads = [p.grad for p in self.strategy.params]
         present = [g for g in grads if g is not None]
-        nonfinite = bool(present) and not bool(
+        nonfinite = check_nonfinite and bool(present) and not bool(
             torch.stack(torch._foreach_norm(present)).isfinite().all())
         fit = None
         timings = self.comm.take_timings()    # taken every step: keeps the list bounded
@@ -451,7 +527,7 @@ class DistributedOptimizer(torch.optim.Optimizer):
                      if isinstance(self.conditions, MeasuredConditions) else None)
             fit = self.estimator.fit(prior)
         agreed = agree_step(self.comm, nonfinite, [g is not None for g in grads],
-                            self._own_step_time(), fit)
+                            self._own_step_time(), fit, overlap)
         if agreed.fit is not None and isinstance(self.conditions, MeasuredConditions):
             self.conditions.update(*agreed.fit)
         return agreed
@@ -565,8 +641,20 @@ class DistributedOptimizer(torch.optim.Optimizer):
             self.strategy.after_eval()
 
     def close(self) -> None:
-        """Release what the strategy installed (the ``ddp`` baseline's accounting wrapper)."""
+        """Release what the strategy installed (the ``ddp`` baseline's accounting wrapper)
+        and the overlapped path's gradient hooks."""
         self.strategy.close()
+        if self._overlap is not None:
+            self._overlap.close()
+
+
+def _overlap_options(overlap: Any, bucket_mb: Any) -> dict[str, Any]:
+    """Validate the overlap arguments; what the ranks must agree on (the bucket layout)."""
+    if not isinstance(overlap, bool):
+        raise ConfigError(f"overlap must be True or False, got {overlap!r}")
+    if isinstance(bucket_mb, bool) or not isinstance(bucket_mb, int | float) or not bucket_mb > 0:
+        raise ConfigError(f"overlap_bucket_mb must be a number > 0, got {bucket_mb!r}")
+    return {"on": overlap, "bucket_mb": float(bucket_mb)}
 
 
 def _check_types(optimizer: Any, model: Any, strategy: Any, options: dict[str, Any]) -> None:

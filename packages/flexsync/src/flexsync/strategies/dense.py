@@ -32,3 +32,11 @@ class Dense(Strategy):
         assign_grads(self.params, flat)
         self.optimizer.step()
         self._signals = {"collective": f"allreduce-{algo}"}
+
+    def step_averaged(self, ctx: StepContext, buckets: int) -> None:
+        """Step on gradients that already hold the cluster mean: the optimizer wrapper
+        allreduced them in ``buckets`` buckets during backward
+        (:mod:`flexsync.integrations.overlap`), the same sum as :meth:`step`'s one
+        collective."""
+        self.optimizer.step()
+        self._signals = {"collective": f"allreduce-{self.opts.algo}", "buckets": buckets}
