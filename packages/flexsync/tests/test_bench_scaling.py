@@ -1,16 +1,21 @@
 """``flexsync bench scaling``: the table has the command on top, a row per preset and per
-world size, the plot is written, and the priced communication behaves as the α-β model says
+world size, a row per size measured on local workers with its peak memory, the plots are
+written, and the priced communication behaves as the α-β model says
 (top-k's bytes shrink with the ratio; dense ring time grows with the model)."""
 
 from flexsync.bench import _comm_s, scaling
 
 
 def test_scaling_writes_its_table_and_plot(tmp_path):
-    text = scaling(tmp_path, presets=("xs",), worlds=(2, 8), bandwidth="100mbit",
+    text = scaling(tmp_path, presets=("xs",), worlds=(2, 8), bandwidth="100mbit", batch=1,
+                   local_worlds=(2,), local_steps=2,
                    command="flexsync bench scaling --bandwidth 100mbit")
     assert "Command: `flexsync bench scaling --bandwidth 100mbit`" in text
     assert (tmp_path / "scaling.png").stat().st_size > 0
-    assert sum(line.startswith("| xs |") for line in text.splitlines()) == 1
+    assert (tmp_path / "scaling-local.png").stat().st_size > 0
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| xs |")]
+    assert len(rows) == 2                          # the priced row and the local 2-worker row
+    assert rows[1][3].strip() == "2" and float(rows[1][-2]) > 0     # workers, peak MB
     assert [line.split("|")[1].strip() for line in text.splitlines()
             if line.startswith("| 2 |") or line.startswith("| 8 |")] == ["2", "8"]
 

@@ -6,6 +6,8 @@
   on an emulated slow link, one run each, same data and seed: wall-clock time to target.
 * ``ddphook``: per-step time of DDP with flexsync's communication hook against plain torch
   DDP on loopback (the overhead a user of the hook pays where the network is fast).
+* ``denseoverlap``: the optimizer wrapper's dense path (overlapped with backward, and
+  aggregated after it) against torch DDP at about 1 M, 10 M and 25 M parameters.
 * ``scaling``: step time and its parts (compute, selection, communication) against model size
   (the transformer presets) and world size (α-β priced), with memory per worker.
 * ``kernels``: top-k selection speed (the default adaptive-threshold selector, the one-off
@@ -304,7 +306,7 @@ def _hook_worker(width: int, steps: int, rounds: int) -> dict[str, list[float]]:
 
 
 def ddphook(out: Path, workers: int = 2, steps: int = 40, width: int = 1024,
-            rounds: int = 2, command: str = "flexsync bench ddphook") -> str:
+            rounds: int = 3, command: str = "flexsync bench ddphook") -> str:
     """Per-step wall time of DDP + flexsync hook against plain torch DDP (loopback, gloo,
     an MLP of about 2.1 M parameters at width 1024, batch 32)."""
     from flexsync.launch import run_local
@@ -312,49 +314,263 @@ def ddphook(out: Path, workers: int = 2, steps: int = 40, width: int = 1024,
     params = sum(p.numel() for p in _mlp(width).parameters())
     start = _load()
     res = run_local(_hook_worker, workers, (width, steps, rounds), deadline_s=1800)
-    best = {name: min(max(r[name][i] for r in res) for i in range(rounds)) for name in HOOK_RUNS}
-    ddp = best["torch DDP"]
+    slowest = {name: [max(r[name][i] for r in res) for i in range(rounds)] for name in HOOK_RUNS}
     lines = ["# DDP communication hook versus torch DDP (loopback)\n",
              f"Command: `{command}`\n",
              f"{workers} gloo workers on one machine, MLP of {params / 1e6:.2f} M parameters, "
              f"batch 32, SGD; DDP's default 25 MB buckets. Each configuration runs {rounds} "
-             f"times in turn, {steps} steps each; a pass's figure is the median step after 5 "
-             "warm-up steps on its slowest rank; the table shows each pass and the best.\n",
+             f"times in turn (A B C A B C …), {steps} steps each; a pass's figure is the median "
+             "step after 5 warm-up steps on its slowest rank. Ratio = a pass over the torch "
+             "DDP pass of the same round (paired: load drifts hit both alike); the table "
+             "gives each pass, each round's ratio and their median.\n",
              f"Machine: {start} at start, {_load()} at the end (2 cores shared with other "
              "jobs: one run; the ratio is the figure).\n",
-             "| configuration | ms per step (each pass) | best ms | vs torch DDP |",
-             "|---|---|---|---|"]
+             "| configuration | ms per step (each pass) | vs torch DDP per round | "
+             "median ratio |", "|---|---|---|---|"]
     for name in HOOK_RUNS:
-        passes = " / ".join(f"{1e3 * max(r[name][i] for r in res):.1f}" for i in range(rounds))
-        lines.append(f"| {name} | {passes} | {1e3 * best[name]:.1f} | "
-                     f"{best[name] / ddp:.2f}x |")
+        ratios = [a / b for a, b in zip(slowest[name], slowest["torch DDP"], strict=True)]
+        lines.append(f"| {name} | {' / '.join(f'{1e3 * t:.1f}' for t in slowest[name])} | "
+                     f"{' / '.join(f'{r:.2f}x' for r in ratios)} | "
+                     f"{statistics.median(ratios):.2f}x |")
     return _write(out, "ddphook", "\n".join(lines))
 
 
-def _scaling_row(preset: str, ratio: float, batch: int, block: int) -> dict[str, float]:
-    """Measured on this process: one training step's compute (forward + backward of the
-    preset on ``batch`` sequences of ``block`` tokens, best of 2 after a warm-up) and one
-    steady-state adaptive selection of its flat gradient."""
-    from flexsync.compress import Sparsifier
+DENSE_RUNS = ("torch DDP", "flexsync dense, overlapped", "flexsync dense, after backward")
+#: MLP widths of about 1 M, 10 M and 25 M parameters (512 → w → w → 512 → 10).
+DENSE_WIDTHS = (620, 2700, 4520)
+
+
+def _dense_pass(name: str, width: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One pass of ``steps`` SGD steps of configuration ``name``; the median step after the
+    first 3 (the wrapper's first step learns its buckets, DDP's rebuilds them)."""
+    from flexsync.integrations.optimizer import DistributedOptimizer
+
+    model = _mlp(width)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if name == "torch DDP":
+        fwd: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model)
+        opt: torch.optim.Optimizer = sgd
+    else:
+        fwd = model
+        opt = DistributedOptimizer(sgd, model, strategy="dense", overlap="overlapped" in name)
+    walls = []
+    for _ in range(steps):
+        dist.barrier()
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(fwd(x), y).backward()
+        opt.step()
+        walls.append(time.perf_counter() - t0)
+    if hasattr(opt, "close"):
+        opt.close()
+    return statistics.median(walls[3:])
+
+
+def _dense_worker(widths: tuple[int, ...], batch: int, steps: int, rounds: int
+                  ) -> dict[str, list[float]]:
+    """Per width, each configuration ``rounds`` times in turn (A B C A B C)."""
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(dist.get_rank())
+    x, y = torch.randn(batch, 512, generator=g), torch.randint(10, (batch,), generator=g)
+    times: dict[str, list[float]] = {}
+    for width in widths:
+        for _ in range(rounds):
+            for name in DENSE_RUNS:
+                times.setdefault(f"{width}/{name}", []).append(
+                    _dense_pass(name, width, steps, x, y))
+    return times
+
+
+def denseoverlap(out: Path, workers: int = 2, steps: int = 15, batch: int = 64,
+                 rounds: int = 3, widths: tuple[int, ...] = DENSE_WIDTHS,
+                 command: str = "flexsync bench denseoverlap") -> str:
+    """The optimizer wrapper's dense path (overlapped with backward, and the older
+    aggregate-after-backward path) against torch DDP at about 1 M, 10 M and 25 M parameters
+    (loopback gloo, an MLP, one CPU thread per worker)."""
+    from flexsync.launch import run_local
+
+    start = _load()
+    res = run_local(_dense_worker, workers, (widths, batch, steps, rounds), deadline_s=3600)
+    lines = ["# Dense data parallelism: the optimizer wrapper against torch DDP (loopback)\n",
+             f"Command: `{command}`\n",
+             f"{workers} gloo workers on one machine, one CPU thread each; MLP 512 → w → w → "
+             f"512 → 10, batch {batch}, SGD with momentum; DDP and the overlapped path with "
+             "25 MB buckets. Each configuration runs "
+             f"{rounds} times in turn (A B C A B C …), {steps} steps each; a pass's figure is "
+             "the median step after 3 warm-up steps on its slowest rank. Overhead = a pass's "
+             "time over the torch DDP pass of the same round, minus 1 (paired: load drifts hit "
+             "both alike); the table gives each round's and their median.\n",
+             f"Machine: {start} at start, {_load()} at the end (2 cores shared with other "
+             "jobs: one run, the ratios are the figures).\n",
+             "| parameters | configuration | ms per step (each pass) | overhead vs DDP per "
+             "round | median overhead |", "|---|---|---|---|---|"]
+    for width in widths:
+        params = sum(p.numel() for p in _mlp(width).parameters())
+        slowest = {name: [max(r[f"{width}/{name}"][i] for r in res) for i in range(rounds)]
+                   for name in DENSE_RUNS}
+        for name in DENSE_RUNS:
+            ratios = [a / b - 1 for a, b in zip(slowest[name], slowest["torch DDP"],
+                                                strict=True)]
+            over = ("-" if name == "torch DDP" else
+                    " / ".join(f"{100 * o:+.1f}%" for o in ratios))
+            med = "-" if name == "torch DDP" else f"{100 * statistics.median(ratios):+.1f}%"
+            lines.append(f"| {params / 1e6:.2f} M | {name} | "
+                         f"{' / '.join(f'{1e3 * t:.1f}' for t in slowest[name])} | {over} | "
+                         f"{med} |")
+    return _write(out, "denseoverlap", "\n".join(lines))
+
+
+#: The transformer sizes of ``bench scaling``: the presets and "xl", about 101 M parameters
+#: (width 1024, depth 8, 16 heads; built here, not a training preset).
+SCALING_SIZES: dict[str, tuple[int, int, int]] = {"xs": (128, 5, 4), "s": (192, 8, 6),
+                                                  "m": (320, 8, 5), "l": (512, 8, 8),
+                                                  "xl": (1024, 8, 16)}
+
+
+def _transformer(size: str, block: int) -> torch.nn.Module:
     from flexsync.models.transformer import TransformerLM
 
-    model = TransformerLM.from_preset(preset, vocab=256, block=block)
+    torch.manual_seed(0)
+    return TransformerLM(256, block, *SCALING_SIZES[size])
+
+
+def _compute_step(model: torch.nn.Module, tokens: torch.Tensor) -> float:
+    """Seconds of one forward + backward on ``tokens`` (next-token loss)."""
+    model.zero_grad()
+    t0 = time.perf_counter()
+    logits = model(tokens[:, :-1])
+    torch.nn.functional.cross_entropy(logits.reshape(-1, 256),
+                                      tokens[:, 1:].reshape(-1)).backward()
+    return time.perf_counter() - t0
+
+
+def _scaling_row(size: str, ratio: float, batch: int, block: int) -> dict[str, float]:
+    """Measured on this process: one training step's compute (forward + backward of the
+    model on ``batch`` sequences of ``block`` tokens, best of 2 after a warm-up) and one
+    steady-state adaptive selection of its flat gradient."""
+    from flexsync.compress import Sparsifier
+
+    model = _transformer(size, block)
     n = sum(p.numel() for p in model.parameters())
     tokens = torch.randint(256, (batch, block + 1), generator=torch.Generator().manual_seed(0))
-    walls = []
-    for _ in range(3):
-        model.zero_grad()
-        t0 = time.perf_counter()
-        logits = model(tokens[:, :-1])
-        torch.nn.functional.cross_entropy(logits.reshape(-1, 256),
-                                          tokens[:, 1:].reshape(-1)).backward()
-        walls.append(time.perf_counter() - t0)
+    walls = [_compute_step(model, tokens) for _ in range(3)]
     grad = torch.cat([p.grad.flatten() for p in model.parameters()])
     sp = Sparsifier(n, "adaptive", values="fp16")
     sp.select(sp.feed(grad), ratio)                                   # first: an estimate
     fed = sp.feed(1.02 * grad)                                        # the next step
     select_s, _ = _time(lambda: sp.select(fed, ratio), "cpu")
     return {"n": n, "compute_s": min(walls[1:]), "select_s": select_s}
+
+
+def _rss_mb(field: str) -> float:
+    """This process's ``VmRSS`` or ``VmHWM`` (peak) from /proc, in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux ``clear_refs`` 5), so the next
+    peak is the next size's own; left as it is where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _local_step(model: torch.nn.Module, tokens: torch.Tensor, comm: Any, sp: Any,
+                ratio: float) -> dict[str, float]:
+    """One measured step on a local worker: compute, selection, the top-k allgather
+    (flexsync's wire: fp16 values, coded indices) and a dense fp32 allreduce of the same
+    gradient. A barrier before each collective keeps the ranks' skew out of its time."""
+    from flexsync.comm.sparse import allgather_sparse
+    from flexsync.strategies.grads import flatten_grads
+
+    compute = _compute_step(model, tokens)
+    flat = flatten_grads(list(model.parameters()))
+    fed = sp.feed_(flat)                       # in the residual: no extra vector
+    t0 = time.perf_counter()
+    idx = sp.select(fed, ratio)
+    select = time.perf_counter() - t0
+    dist.barrier()
+    t0 = time.perf_counter()
+    _, _, sent = allgather_sparse(comm, fed[idx], idx, fed.numel(), coding="fp16")
+    topk = time.perf_counter() - t0
+    sp.ef.absorb(fed, idx, sent)
+    dist.barrier()
+    t0 = time.perf_counter()
+    comm.allreduce(flat)                       # the flat gradient is free again: in place
+    dense = time.perf_counter() - t0
+    return {"compute_s": compute, "select_s": select, "topk_s": topk, "dense_s": dense}
+
+
+def _local_worker(sizes: list[str], ratio: float, batch: int, block: int, steps: int
+                  ) -> dict[str, dict[str, float]]:
+    """Per size, ``steps`` steps on this rank (the first a warm-up); medians of the rest,
+    and the peak resident memory the size added to this process."""
+    from flexsync.comm import Communicator
+    from flexsync.compress import Sparsifier
+
+    torch.set_num_threads(1)
+    comm = Communicator()
+    out = {}
+    for size in sizes:
+        _reset_peak_rss()
+        base = _rss_mb("VmRSS")
+        model = _transformer(size, block)
+        n = sum(p.numel() for p in model.parameters())
+        g = torch.Generator().manual_seed(comm.rank)
+        tokens = torch.randint(256, (batch, block + 1), generator=g)
+        sp = Sparsifier(n, "adaptive", values="fp16")
+        rows = [_local_step(model, tokens, comm, sp, ratio) for _ in range(steps)]
+        out[size] = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]}
+        out[size].update(n=n, peak_mb=_rss_mb("VmHWM") - base)
+        del model, sp, rows
+    return out
+
+
+def _worker_bytes(n: int) -> int:
+    """Estimated bytes one local scaling worker holds for an n-parameter model: parameters,
+    gradients, the flat gradient, the residual (the error-fed vector in place), the
+    selector's |g| (fp32) and mask (bool), plus 300 MB for the interpreter and torch."""
+    return 21 * n + 300 * 2**20
+
+
+def _local_runs(sizes: tuple[str, ...], worlds: tuple[int, ...], ratio: float, batch: int,
+                block: int, steps: int, budget_gb: float
+                ) -> tuple[dict[int, dict[str, dict[str, float]]], list[str]]:
+    """Every world size on the sizes whose estimated memory over all its workers fits in
+    ``budget_gb``; returns the measurements and what was skipped."""
+    from flexsync.launch import run_local
+    from flexsync.models.transformer import param_count
+
+    measured, skipped = {}, []
+    for w in worlds:
+        fits = [s for s in sizes if w * _worker_bytes(
+            param_count(256, block, *SCALING_SIZES[s][:2])) <= budget_gb * 2**30]
+        skipped += [f"{s} at {w} workers" for s in sizes if s not in fits]
+        if not fits:
+            continue
+        res = run_local(_local_worker, w, (fits, ratio, batch, block, steps), deadline_s=3600)
+        measured[w] = {s: {k: max(r[s][k] for r in res) for k in res[0][s]} for s in fits}
+    return measured, skipped
+
+
+def _local_table(measured: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+    lines = ["| size | parameters | workers | compute s | selection s | top-k allgather s | "
+             "dense allreduce s | step s top-k / dense | peak MB per worker |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for w, per in measured.items():
+        for s, r in per.items():
+            topk = r["compute_s"] + r["select_s"] + r["topk_s"]
+            dense = r["compute_s"] + r["dense_s"]
+            lines.append(f"| {s} | {r['n'] / 1e6:.2f} M | {w} | {r['compute_s']:.3f} | "
+                         f"{r['select_s']:.3f} | {r['topk_s']:.4f} | {r['dense_s']:.4f} | "
+                         f"{topk:.3f} / {dense:.3f} | {r['peak_mb']:.0f} |")
+    return lines
 
 
 def _comm_s(n: int, ratio: float, world: int, alpha: float, beta: float) -> dict[str, float]:
@@ -371,32 +587,11 @@ def _comm_s(n: int, ratio: float, world: int, alpha: float, beta: float) -> dict
     return {"dense": cm.ring_allreduce(4 * n, world, alpha, beta), "topk": min(ag, art)}
 
 
-def scaling(out: Path, presets: tuple[str, ...] = ("xs", "s", "m", "l"), ratio: float = 0.01,
-            worlds: tuple[int, ...] = (2, 4, 8, 16, 64, 256, 1024), alpha: float = 50e-6,
-            bandwidth: str = "10gbit", batch: int = 8, block: int = 128,
-            command: str = "flexsync bench scaling") -> str:
-    """Per preset: measured compute and selection, α-β priced communication for each world
-    size (no overlap assumed: an upper bound on the step), and memory per worker."""
-    from flexsync.report.plots import plot_scaling
-
-    beta = 1 / parse_bandwidth(bandwidth)
-    start = _load()
-    rows = {p: _scaling_row(p, ratio, batch, block) for p in presets}
-    lines = ["# Step time against model size and world size\n", f"Command: `{command}`\n",
-             f"Compute: forward + backward of the transformer preset, batch {batch} × {block} "
-             f"tokens, one CPU thread, best of 2 after a warm-up; selection: the adaptive "
-             f"selector at ratio {ratio:g} with its threshold carried over (both measured here, "
-             f"{start} at start: a shared machine). Communication: α-β priced at α = "
-             f"{alpha * 1e6:.0f} µs, {bandwidth}, with flexsync's wire sizes (fp16 values, "
-             "coded indices; top-k = the cheaper of AG-Topk and ART-Ring; dense = fp32 ring "
-             "allreduce). Step = compute + selection + communication (no overlap: an upper "
-             "bound). Not measured: worlds of 2–8 local processes (the 2-core machine was "
-             "shared), 100 M parameters (no preset; selection at 100 M is in kernels.md), "
-             "and any GPU.\n",
-             "Memory per worker beyond the model and its gradient: residual 4n bytes, "
-             "selector work buffers 5n bytes (|g| and a mask), the error-fed vector 4n "
-             "transiently.\n",
-             "| preset | parameters | compute s | selection s | comm s at N=8, top-k / dense "
+def _priced_lines(rows: dict[str, dict[str, float]], ratio: float, worlds: tuple[int, ...],
+                  alpha: float, beta: float) -> list[str]:
+    """The single-process table (measured compute and selection, α-β priced communication
+    at N = 8) and the priced world-size table of the largest size."""
+    lines = ["| size | parameters | compute s | selection s | comm s at N=8, top-k / dense "
              "| step s at N=8, top-k / dense | memory per worker MB (params, grads, residual, "
              "selector) |", "|---|---|---|---|---|---|---|"]
     for p, r in rows.items():
@@ -407,9 +602,9 @@ def scaling(out: Path, presets: tuple[str, ...] = ("xs", "s", "m", "l"), ratio: 
                      f"{c['topk']:.4f} / {c['dense']:.4f} | "
                      f"{base + r['select_s'] + c['topk']:.3f} / {base + c['dense']:.3f} | "
                      f"{mem:.0f} |")
-    big = presets[-1]
+    big = list(rows)[-1]
     r = rows[big]
-    lines += [f"\nWorld size, preset {big} ({r['n'] / 1e6:.1f} M parameters):\n",
+    lines += [f"\nWorld size (α-β priced), size {big} ({r['n'] / 1e6:.1f} M parameters):\n",
               "| workers | comm s top-k | comm s dense | step s top-k | step s dense |",
               "|---|---|---|---|---|"]
     for w in worlds:
@@ -417,12 +612,74 @@ def scaling(out: Path, presets: tuple[str, ...] = ("xs", "s", "m", "l"), ratio: 
         lines.append(f"| {w} | {c['topk']:.4f} | {c['dense']:.4f} | "
                      f"{r['compute_s'] + r['select_s'] + c['topk']:.3f} | "
                      f"{r['compute_s'] + c['dense']:.3f} |")
+    return lines
+
+
+def scaling(out: Path, presets: tuple[str, ...] = tuple(SCALING_SIZES), ratio: float = 0.01,
+            worlds: tuple[int, ...] = (2, 4, 8, 16, 64, 256, 1024), alpha: float = 50e-6,
+            bandwidth: str = "10gbit", batch: int = 8, block: int = 128,
+            local_worlds: tuple[int, ...] = (2, 4, 8), local_batch: int = 1,
+            local_steps: int = 3, budget_gb: float = 9.0,
+            command: str = "flexsync bench scaling") -> str:
+    """Per size: measured compute and selection, α-β priced communication for each world
+    size (no overlap assumed: an upper bound on the step), and memory per worker; then the
+    same step measured on ``local_worlds`` local worker processes (loopback gloo), with each
+    worker's peak memory, for every size whose workers fit in ``budget_gb``."""
+    from flexsync.report.plots import plot_scaling, plot_scaling_local
+
+    beta = 1 / parse_bandwidth(bandwidth)
+    start = _load()
+    rows = {p: _scaling_row(p, ratio, batch, block) for p in presets}
+    measured, skipped = _local_runs(presets, local_worlds, ratio, local_batch, block,
+                                    local_steps, budget_gb)
+    lines = ["# Step time against model size and world size\n", f"Command: `{command}`\n",
+             f"Sizes: {', '.join(presets)} (the transformer presets; xl: width 1024, depth 8, "
+             f"16 heads, {param_count_xl(block) / 1e6:.1f} M parameters). Compute: forward + "
+             "backward, "
+             f"batch {batch} × {block} tokens, one CPU thread, best of 2 after a warm-up; "
+             f"selection: the adaptive selector at ratio {ratio:g} with its threshold carried "
+             f"over (both measured in one process, {start} at start: a shared 2-core "
+             f"machine). Communication: α-β priced at α = {alpha * 1e6:.0f} µs, {bandwidth}, "
+             "with flexsync's wire sizes (fp16 values, coded indices; top-k = the cheaper of "
+             "AG-Topk and ART-Ring; dense = fp32 ring allreduce). Step = compute + selection "
+             "+ communication (no overlap: an upper bound). No GPU ran.\n",
+             "Memory per worker beyond the model and its gradient: residual 4n bytes, "
+             "selector work buffers 5n bytes (|g| and a mask), the error-fed vector 4n "
+             "transiently (in place in the residual in the DDP hook and the local runs).\n",
+             *_priced_lines(rows, ratio, worlds, alpha, beta),
+             "\n## Measured on local workers (loopback gloo)\n",
+             f"Each size on {', '.join(map(str, local_worlds))} worker processes of one CPU "
+             "thread each, on the same 2 cores (so compute slows with the number of "
+             "workers: these columns show contention, not scaling), batch "
+             f"{local_batch} × {block} tokens, {local_steps} steps of which the first is a "
+             "warm-up; per step: compute, the adaptive "
+             f"selection at ratio {ratio:g}, flexsync's top-k allgather (fp16 values, coded "
+             "indices) and a dense fp32 allreduce of the same gradient, each collective after "
+             "a barrier; medians over steps, slowest rank. Peak MB per worker: the resident "
+             "memory the size added to a worker process (VmHWM after − VmRSS before: model, "
+             "gradients, flat gradient, residual, selector buffers, activations, message "
+             "buffers).\n",
+             *_local_table(measured),
+             f"\nNot run (estimated {_worker_bytes(0) // 2**20} MB + 21 bytes per parameter "
+             f"per worker over a {budget_gb:g} GB budget on a shared machine): "
+             f"{', '.join(skipped) or 'none'}. Machine at the end: {_load()}.\n"]
     series = {p: {w: _comm_s(int(q["n"]), ratio, w, alpha, beta) for w in worlds}
               for p, q in rows.items()}
     png = plot_scaling(rows, series, out / "scaling.png")
-    lines.append(f"\nPlot: {png.name} (left: the parts of a step against model size at N = 8; "
-                 "right: step time against world size per preset).")
+    local_png = plot_scaling_local(measured, out / "scaling-local.png")
+    lines.append(f"Plots: {png.name} (left: the parts of a step against model size at N = 8; "
+                 f"right: step time against world size per size, α-β priced); "
+                 f"{local_png.name} (measured on local workers: left, top-k allgather and "
+                 "dense allreduce seconds against workers per size; right, peak memory per "
+                 "worker against parameters).")
     return _write(out, "scaling", "\n".join(lines))
+
+
+def param_count_xl(block: int) -> int:
+    """Parameters of the "xl" scaling size at context ``block`` (vocabulary 256)."""
+    from flexsync.models.transformer import param_count
+
+    return param_count(256, block, *SCALING_SIZES["xl"][:2])
 
 
 def _write(out: Path, name: str, text: str) -> str:
@@ -432,4 +689,5 @@ def _write(out: Path, name: str, text: str) -> str:
 
 
 SUITES = {"fidelity": fidelity, "overhead": overhead, "emulated": emulated,
-          "kernels": kernels, "ddphook": ddphook, "scaling": scaling}
+          "kernels": kernels, "ddphook": ddphook, "scaling": scaling,
+          "denseoverlap": denseoverlap}

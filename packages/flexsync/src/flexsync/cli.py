@@ -166,8 +166,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.suite == "scaling":
         opts = {"bandwidth": args.bandwidth,
                 "command": f"flexsync bench scaling --bandwidth {args.bandwidth}"}
-    if args.suite == "ddphook":
-        opts["command"] = f"flexsync bench ddphook --workers {args.workers}" + (
+    if args.suite in ("ddphook", "denseoverlap"):
+        opts["command"] = f"flexsync bench {args.suite} --workers {args.workers}" + (
             f" --steps {args.steps}" if args.steps else "")
         if args.steps:
             opts["steps"] = args.steps
@@ -253,9 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_table)
 
     b = sub.add_parser("bench", help="run a benchmark suite (quality, fidelity, overhead, "
-                       "emulated, kernels, ddphook, scaling)")
+                       "emulated, kernels, ddphook, denseoverlap, scaling)")
     b.add_argument("suite", choices=["quality", "fidelity", "overhead", "emulated", "kernels",
-                                     "ddphook", "scaling"])
+                                     "ddphook", "denseoverlap", "scaling"])
     b.add_argument("--sizes", type=int, nargs="+", help="kernels: vector lengths")
     b.add_argument("--threads", type=int, nargs="+", help="kernels: CPU thread counts (1 2)")
     b.add_argument("--workloads", nargs="+", help="quality: subset of workloads (default all)")

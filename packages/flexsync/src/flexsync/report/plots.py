@@ -164,3 +164,40 @@ def plot_scaling(rows: dict[str, dict[str, float]],
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def plot_scaling_local(measured: dict[int, dict[str, dict[str, float]]], out: Path) -> Path:
+    """``flexsync bench scaling``, the runs on local workers: left, the measured top-k
+    allgather and dense allreduce seconds against the number of workers per size; right,
+    each worker's peak memory against the model's parameters per number of workers."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    sizes = sorted({s for per in measured.values() for s in per},
+                   key=lambda s: next(per[s]["n"] for per in measured.values() if s in per))
+    for s in sizes:
+        worlds = [w for w in sorted(measured) if s in measured[w]]
+        line, = a.plot(worlds, [measured[w][s]["topk_s"] for w in worlds], marker="o",
+                       label=f"{s} top-k")
+        a.plot(worlds, [measured[w][s]["dense_s"] for w in worlds], linestyle="--",
+               marker="x", color=line.get_color(), label=f"{s} dense")
+    a.set_xscale("log", base=2)
+    a.set_yscale("log")
+    a.set_xlabel("local workers (loopback, 2 shared cores)")
+    a.set_ylabel("seconds per aggregation")
+    a.legend(fontsize=7, ncol=2)
+    for w in sorted(measured):
+        per = measured[w]
+        names = sorted(per, key=lambda s: per[s]["n"])
+        b.plot([per[s]["n"] / 1e6 for s in names], [per[s]["peak_mb"] for s in names],
+               marker="o", label=f"{w} workers")
+    b.set_xscale("log")
+    b.set_yscale("log")
+    b.set_xlabel("parameters (M)")
+    b.set_ylabel("peak MB per worker")
+    b.legend(fontsize=8)
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
