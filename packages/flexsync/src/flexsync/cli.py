@@ -130,9 +130,11 @@ def _table(args: argparse.Namespace) -> int:
 
 
 #: The demo's story (README "Results"): on a bandwidth-bound link, dense against the best
-#: fixed compression, an adaptive method and PyTorch's PowerSGD hook, on the workload where
-#: compression matters; the strategies are the suite's, with their defaults.
-DEMO_STRATEGIES = ["dense", "topk-100x", "accordion", "selsync", "ddp-powersgd-r4"]
+#: fixed compression, adaptive methods and PyTorch's PowerSGD hook, on the workload where
+#: compression matters; the strategies are the suite's, with their defaults (selsync-int8:
+#: SelSync's with int8 syncs, docs/methods.md §2.2a).
+DEMO_STRATEGIES = ["dense", "topk-100x", "accordion", "selsync", "selsync-int8",
+                   "ddp-powersgd-r4"]
 
 
 def _demo(args: argparse.Namespace) -> int:
