@@ -57,6 +57,8 @@ class _Bucket:
     expected: int = 0                   # hook calls that make the bucket ready
     remaining: int = 0                  # hook calls still to come this step
     flat: torch.Tensor | None = None    # the launched message (this rank's gradients)
+    buffer: torch.Tensor | None = None  # ``flat``'s memory, reused every step (as DDP's
+    #                                     buckets are: a fresh one per step page-faults)
     future: torch.futures.Future | None = None
     sent: list[tuple[torch.Tensor | None, int]] = field(default_factory=list)
 
@@ -131,8 +133,13 @@ class DenseOverlap:
     def _launch(self, b: _Bucket) -> None:
         grads = [self.params[i].grad for i in b.members]
         b.sent = [(g, 0 if g is None else g._version) for g in grads]
-        b.flat = torch.cat([(g if g is not None else torch.zeros_like(self.params[i])
-                             ).reshape(-1) for i, g in zip(b.members, grads, strict=True)])
+        parts = [(g if g is not None else torch.zeros_like(self.params[i])).reshape(-1)
+                 for i, g in zip(b.members, grads, strict=True)]
+        if b.buffer is None:
+            b.buffer = torch.cat(parts)
+        else:
+            torch.cat(parts, out=b.buffer)
+        b.flat = b.buffer
         b.future = self.comm.allreduce_async(b.flat, algo=self.algo, tag="gradients")
 
     # -- the wrapper's side -------------------------------------------------------------------
