@@ -17,6 +17,9 @@ STRATEGIES = {
     "dense": {"strategy": {"name": "dense"}},
     "topk": {"strategy": {"name": "artopk", "ratio": 0.05, "index": "var"}},
     "selsync": {"strategy": {"name": "selsync"}},
+    # the anchor and error-feedback residual of int8 syncs (docs/methods.md §2.2a)
+    "selsync-int8": {"strategy": {"name": "selsync", "sync_values": "int8",
+                                  "max_local_steps": 3}},
     "scadles": {"strategy": {"name": "scadles", "ratio": 0.2, "delta": 0.5},
                 "stream": {"rates": [20, 35], "policy": "persistence"}},
 }
