@@ -134,6 +134,7 @@ def test_one_sync_is_the_mean_change_within_the_codec_and_nothing_is_lost(run_wo
     ({"name": "selsync", "sync_values": "bf16", "sync_optimizer_state": True},
      "sync_optimizer_state"),
     ({"name": "localsgd", "sync_values": "int4"}, "sync_values"),
+    ({"name": "auto", "sync_values": "int8"}, "own anchor"),
 ])
 def test_compact_sync_is_refused_where_replicas_differ_at_a_sync(strategy, message):
     with pytest.raises(ConfigError, match="sync_values"):

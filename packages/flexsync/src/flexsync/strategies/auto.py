@@ -124,6 +124,9 @@ class AutoOptions(SelSyncOptions, FlexibleOptions):
             raise ValueError("auto syncs by parameter aggregation (skip: true) or gradient "
                              "aggregation every step (skip: false); aggregation must stay "
                              "'parameter'")
+        if self.sync_values != "fp32":
+            raise ValueError("\x1fsync_values\x1fauto's compressed syncs keep their own "
+                             "anchor; its wire is chosen by ratio and values")
         if self.moo is not None and self.moo.mode != "online":
             raise ValueError("auto runs the MOO controller in online mode only (snapshot "
                              "exploration would restore replicas between syncs)")
