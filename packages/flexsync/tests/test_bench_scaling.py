@@ -15,7 +15,7 @@ def test_scaling_writes_its_table_and_plot(tmp_path):
     assert (tmp_path / "scaling-local.png").stat().st_size > 0
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| xs |")]
     assert len(rows) == 2                          # the priced row and the local 2-worker row
-    assert rows[1][3].strip() == "2" and float(rows[1][-2]) > 0     # workers, peak MB
+    assert rows[1][3].strip() == "2" and float(rows[1][-3]) > 0     # workers, tensors MB
     assert [line.split("|")[1].strip() for line in text.splitlines()
             if line.startswith("| 2 |") or line.startswith("| 8 |")] == ["2", "8"]
 

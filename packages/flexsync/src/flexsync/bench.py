@@ -462,23 +462,16 @@ def _scaling_row(size: str, ratio: float, batch: int, block: int) -> dict[str, f
     return {"n": n, "compute_s": min(walls[1:]), "select_s": select_s}
 
 
-def _rss_mb(field: str) -> float:
-    """This process's ``VmRSS`` or ``VmHWM`` (peak) from /proc, in MB."""
-    with open("/proc/self/status") as f:
+def _private_mb() -> float:
+    """This process's private resident memory in MB (``/proc/self/smaps_rollup``). A forked
+    worker shares its parent's pages, including heap the parent freed but kept, which the
+    worker's allocations reuse without raising RSS; private pages count what it wrote."""
+    total = 0
+    with open("/proc/self/smaps_rollup") as f:
         for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak_rss() -> None:
-    """Reset this process's VmHWM to its current RSS (Linux ``clear_refs`` 5), so the next
-    peak is the next size's own; left as it is where the kernel refuses."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def _local_step(model: torch.nn.Module, tokens: torch.Tensor, comm: Any, sp: Any,
@@ -504,7 +497,11 @@ def _local_step(model: torch.nn.Module, tokens: torch.Tensor, comm: Any, sp: Any
     t0 = time.perf_counter()
     comm.allreduce(flat)                       # the flat gradient is free again: in place
     dense = time.perf_counter() - t0
-    return {"compute_s": compute, "select_s": select, "topk_s": topk, "dense_s": dense}
+    tensors = [*model.parameters(), *(p.grad for p in model.parameters()), flat,
+               sp.ef.residual, *([sp.adaptive._mag, sp.adaptive._mask] if sp.adaptive else [])]
+    return {"compute_s": compute, "select_s": select, "topk_s": topk, "dense_s": dense,
+            "private_mb": _private_mb(),                 # everything of the step still alive
+            "tensor_mb": sum(t.numel() * t.element_size() for t in tensors) / 2**20}
 
 
 def _local_worker(sizes: list[str], ratio: float, batch: int, block: int, steps: int
@@ -518,16 +515,16 @@ def _local_worker(sizes: list[str], ratio: float, batch: int, block: int, steps:
     comm = Communicator()
     out = {}
     for size in sizes:
-        _reset_peak_rss()
-        base = _rss_mb("VmRSS")
+        base = _private_mb()
         model = _transformer(size, block)
         n = sum(p.numel() for p in model.parameters())
         g = torch.Generator().manual_seed(comm.rank)
         tokens = torch.randint(256, (batch, block + 1), generator=g)
         sp = Sparsifier(n, "adaptive", values="fp16")
         rows = [_local_step(model, tokens, comm, sp, ratio) for _ in range(steps)]
+        peak = max(r.pop("private_mb") for r in rows) - base
         out[size] = {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]}
-        out[size].update(n=n, peak_mb=_rss_mb("VmHWM") - base)
+        out[size].update(n=n, peak_mb=peak)
         del model, sp, rows
     return out
 
@@ -561,15 +558,16 @@ def _local_runs(sizes: tuple[str, ...], worlds: tuple[int, ...], ratio: float, b
 
 def _local_table(measured: dict[int, dict[str, dict[str, float]]]) -> list[str]:
     lines = ["| size | parameters | workers | compute s | selection s | top-k allgather s | "
-             "dense allreduce s | step s top-k / dense | peak MB per worker |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "dense allreduce s | step s top-k / dense | tensors MB per worker | "
+             "private MB per worker |", "|---|---|---|---|---|---|---|---|---|---|"]
     for w, per in measured.items():
         for s, r in per.items():
             topk = r["compute_s"] + r["select_s"] + r["topk_s"]
             dense = r["compute_s"] + r["dense_s"]
             lines.append(f"| {s} | {r['n'] / 1e6:.2f} M | {w} | {r['compute_s']:.3f} | "
                          f"{r['select_s']:.3f} | {r['topk_s']:.4f} | {r['dense_s']:.4f} | "
-                         f"{topk:.3f} / {dense:.3f} | {r['peak_mb']:.0f} |")
+                         f"{topk:.3f} / {dense:.3f} | {r['tensor_mb']:.0f} | "
+                         f"{r['peak_mb']:.0f} |")
     return lines
 
 
@@ -655,10 +653,13 @@ def scaling(out: Path, presets: tuple[str, ...] = tuple(SCALING_SIZES), ratio: f
              "warm-up; per step: compute, the adaptive "
              f"selection at ratio {ratio:g}, flexsync's top-k allgather (fp16 values, coded "
              "indices) and a dense fp32 allreduce of the same gradient, each collective after "
-             "a barrier; medians over steps, slowest rank. Peak MB per worker: the resident "
-             "memory the size added to a worker process (VmHWM after − VmRSS before: model, "
-             "gradients, flat gradient, residual, selector buffers, activations, message "
-             "buffers).\n",
+             "a barrier; medians over steps, slowest rank. Per worker: tensors MB = the bytes of "
+             "the tensors alive at the end of a step (parameters, gradients, the flat "
+             "gradient, the residual, which holds the error-fed vector in place, and the "
+             "selector's |g| and mask); private MB = the private resident memory the size "
+             "added to the worker (largest at the end of a step, less before the model was "
+             "built: the tensors plus allocator and message buffers; activations are freed "
+             "by then).\n",
              *_local_table(measured),
              f"\nNot run (estimated {_worker_bytes(0) // 2**20} MB + 21 bytes per parameter "
              f"per worker over a {budget_gb:g} GB budget on a shared machine): "

@@ -169,7 +169,7 @@ def plot_scaling(rows: dict[str, dict[str, float]],
 def plot_scaling_local(measured: dict[int, dict[str, dict[str, float]]], out: Path) -> Path:
     """``flexsync bench scaling``, the runs on local workers: left, the measured top-k
     allgather and dense allreduce seconds against the number of workers per size; right,
-    each worker's peak memory against the model's parameters per number of workers."""
+    each worker's private memory against the model's parameters per number of workers."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     sizes = sorted({s for per in measured.values() for s in per},
@@ -193,7 +193,7 @@ def plot_scaling_local(measured: dict[int, dict[str, dict[str, float]]], out: Pa
     b.set_xscale("log")
     b.set_yscale("log")
     b.set_xlabel("parameters (M)")
-    b.set_ylabel("peak MB per worker")
+    b.set_ylabel("private MB per worker")
     b.legend(fontsize=8)
     for ax in (a, b):
         ax.grid(alpha=0.3)
