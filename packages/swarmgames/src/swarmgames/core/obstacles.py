@@ -61,11 +61,14 @@ class Obstacles:
         """Distance from each point (..., 2) to the nearest obstacle surface (inf without
         obstacles, negative inside one)."""
         pts = np.asarray(points, dtype=float)
-        if len(self) == 0:
-            return np.full(pts.shape[:-1], np.inf)
-        dx = pts[..., 0, None] - self.centres[:, 0]
-        dy = pts[..., 1, None] - self.centres[:, 1]
-        return (np.sqrt(dx * dx + dy * dy) - self.radii).min(axis=-1)
+        out = np.full(pts.shape[:-1], np.inf)
+        x, y = pts[..., 0], pts[..., 1]
+        for (cx, cy), r in zip(self.centres, self.radii, strict=True):
+            # one disc at a time: a min over a short trailing axis of (..., K) costs more
+            # than K passes over the points (the stage game calls this twice per stage)
+            dx, dy = x - cx, y - cy
+            np.minimum(out, np.sqrt(dx * dx + dy * dy) - r, out=out)
+        return out
 
     def blocked(self, pos: np.ndarray) -> np.ndarray:
         """(N, N) symmetric bool: the segment between agents i and j crosses an obstacle."""

@@ -122,8 +122,10 @@ class StageGame:
         out = np.zeros((self.n, self.n_labels))
         if len(self.pair_src):
             f = self.features
+            if getattr(self, "_src_features", None) is None:     # fixed for the stage
+                self._src_features = f[self.pair_src]
             far = f[self.pair_dst, profile[self.pair_dst]][:, None, :]
-            vals = self.kernel(f[self.pair_src], far)
+            vals = self.kernel(self._src_features, far)
             # edges are sorted by source: one contiguous segment per player, summed in edge
             # order (the same sums as np.add.at, several times faster)
             has = np.flatnonzero(np.diff(self._pair_ptr))
