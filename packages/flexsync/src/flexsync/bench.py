@@ -671,7 +671,7 @@ def scaling(out: Path, presets: tuple[str, ...] = tuple(SCALING_SIZES), ratio: f
     lines.append(f"Plots: {png.name} (left: the parts of a step against model size at N = 8; "
                  f"right: step time against world size per size, α-β priced); "
                  f"{local_png.name} (measured on local workers: left, top-k allgather and "
-                 "dense allreduce seconds against workers per size; right, peak memory per "
+                 "dense allreduce seconds against workers per size; right, private memory per "
                  "worker against parameters).")
     return _write(out, "scaling", "\n".join(lines))
 
