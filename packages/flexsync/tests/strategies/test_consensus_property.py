@@ -46,7 +46,7 @@ ADAPTIVE = {
 # No data- or network-dependent decisions: fixed schedules or plain allreduce.
 NON_ADAPTIVE = {"dense", "ddp", "localsgd", "postlocalsgd"}
 # Signals that are each rank's own measurement by design (not decisions).
-LOCAL_SIGNALS = {"delta", "weight", "rho"}
+LOCAL_SIGNALS = {"delta", "weight", "rho", "ef_ratio"}   # ef_ratio: DiLoCo's own residual
 
 
 class Flat(nn.Module):
