@@ -197,10 +197,13 @@ def train_step(run: Run, st: RunState) -> dict[str, Any]:
     if run.scheduler is not None:
         run.scheduler.step()
     w2 = time.perf_counter()
-    compute = (time.thread_time() - c0 if cfg.clock.compute == "measured"
-               else _compute_model(cfg, len(idx)))
     records = comm.take_records()
-    stats = _agree_stats(run, step, [loss.item(), compute, w2 - w1], len(y))
+    est = _fit_conditions(run, step)
+    own = [loss.item(), 0.0, w2 - w1]
+    # Measured last, so the step's compute includes the loop's own CPU work (the live fit).
+    own[1] = (time.thread_time() - c0 if cfg.clock.compute == "measured"
+              else _compute_model(cfg, len(idx)))
+    stats = _agree_stats(run, [*own, *est], len(y))
     mean_loss = float(stats[:, 0].mean())
     wait = float(stats[:, 5].max()) if run.streaming else 0.0
     t = run.clock.advance(step, int(epoch), float(stats[:, 1].max()),
@@ -228,19 +231,24 @@ def bookkeeping_records(streaming: bool) -> list[CommRecord]:
             CommRecord("allgather", 8 * n, n, None, False, "stats")]
 
 
-def _agree_stats(run: Run, step: int, own: list[float], batch: int) -> torch.Tensor:
+def _fit_conditions(run: Run, step: int) -> tuple[float, float]:
+    """This rank's (α, β) fit of the live estimator over the step's collective timings, or
+    NaNs (no estimator, or not enough timings yet)."""
+    timings = run.comm.take_timings()
+    if run.estimator is None:
+        return float("nan"), float("nan")
+    if step > 0:          # the first step also pays gloo's connection set-up
+        run.estimator.observe_many(timings)
+    return run.estimator.fit(1.0 / run.source.current.bandwidth) or (float("nan"), float("nan"))
+
+
+def _agree_stats(run: Run, own: list[float], batch: int) -> torch.Tensor:
     """Every rank's (loss, compute, comm wall, α fit, β fit[, wait, buffer, batch]) in one
     small unaccounted allgather; with live estimation the ranks' median fit updates the
     conditions source (agreed, so every rank sees the same network)."""
-    comm, est = run.comm, (float("nan"), float("nan"))
-    timings = comm.take_timings()
-    if run.estimator is not None:
-        if step > 0:          # the first step also pays gloo's connection set-up
-            run.estimator.observe_many(timings)
-        est = run.estimator.fit(1.0 / run.source.current.bandwidth) or est
     buf = run.sampler.buffer if run.streaming else None
     dev = [buf.last_wait, buf.queue, batch] if buf is not None else []
-    stats = gather_scalars(comm, [*own, *est, *dev], accounted=False)
+    stats = gather_scalars(run.comm, [*own, *dev], accounted=False)
     if run.estimator is not None:
         fits = stats[:, 3:5][~stats[:, 3:5].isnan().any(dim=1)]
         if len(fits):
